@@ -1,0 +1,50 @@
+use std::sync::Arc;
+
+use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
+
+use super::{DbActor, DbError, DbOperation, Run};
+use crate::gate::Timing;
+use crate::supervise::{serve, Restart, ServeError};
+
+impl ServeError for DbError {
+    fn timed_out() -> Self {
+        DbError::Timeout
+    }
+}
+
+/// Runs one operation on a connection from the primary (or, for reads, the
+/// replica) pool. The work runs as its own task on this arbiter, so many
+/// operations are in flight at once.
+impl<O: DbOperation> Handler<Run<O>> for DbActor {
+    type Result = ResponseFuture<(Result<O::Output, DbError>, Timing)>;
+
+    fn handle(&mut self, msg: Run<O>, ctx: &mut Self::Context) -> Self::Result {
+        let Run { op, ticket } = msg;
+        let shared = Arc::clone(&self.shared);
+        let work = async move {
+            let pool = match (&shared.replica, O::READ_ONLY) {
+                (Some(replica), true) => replica,
+                _ => &shared.primary,
+            };
+            let mut conn = pool.get().await?;
+            op.run(&mut conn).await
+        };
+        let deadline = self.shared.query_timeout;
+        serve(
+            "db",
+            O::NAME,
+            ticket,
+            deadline,
+            ctx.address().recipient(),
+            work,
+        )
+    }
+}
+
+impl Handler<Restart> for DbActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

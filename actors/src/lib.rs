@@ -1,0 +1,21 @@
+//! The supervised actors of the Health Agent API.
+//!
+//! Each family (db, cache, llm, metrics) has a `*Shared` part built once at
+//! start-up (pools, gate, counters) and a cloneable `*Handle` that starts a
+//! supervised actor on the current arbiter and sends it typed messages.
+//! Nothing here knows about HTTP; see ARCHITECTURE.md for the request flow.
+
+pub mod cache;
+pub mod db;
+pub mod error;
+pub mod gate;
+pub mod llm;
+pub mod metrics;
+pub mod supervise;
+pub mod trace;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::ActorError;
+pub use gate::{ActorSnapshot, Gate, Timing};

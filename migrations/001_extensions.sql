@@ -1,0 +1,2 @@
+-- pgvector holds the embeddings of messages and long-term memories.
+CREATE EXTENSION IF NOT EXISTS vector;

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS reminder_completions;
+DROP TABLE IF EXISTS reminders;

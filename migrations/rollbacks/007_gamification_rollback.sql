@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS achievements;
+DROP TABLE IF EXISTS streaks;
+DROP TABLE IF EXISTS user_stats;
+DROP TABLE IF EXISTS xp_events;
