@@ -1,0 +1,144 @@
+//! The `health-agent` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_postgres::NoTls;
+
+use crate::config::Settings;
+use crate::startup::Application;
+use crate::telemetry;
+use actors::db::migrate;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "health-agent",
+    version,
+    about = "The Health Agent API server and its tools"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (stops gracefully on SIGTERM or Ctrl-C).
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the newest N migrations (default 1).
+    Down {
+        #[arg(default_value_t = 1)]
+        n: usize,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate and print the effective configuration, secrets redacted.
+    Check,
+}
+
+/// Exit statuses: 0 ok, 1 failure, 2 invalid configuration.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("health-agent: invalid configuration:\n{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let outcome = match cli.command {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            print!("{}", settings.redacted_toml());
+            Ok(())
+        }
+        Command::Migrate { action } => {
+            runtime().and_then(|rt| rt.block_on(migrate_cmd(&settings, action)))
+        }
+        Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("health-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate_cmd(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let (mut client, conn) = tokio_postgres::connect(settings.database.url.expose(), NoTls)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to {}: {e}",
+                settings.database.url.redacted()
+            )
+        })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    match action {
+        MigrateAction::Up => {
+            let ran = migrate::up(&mut client).await?;
+            if ran.is_empty() {
+                println!("up to date");
+            }
+            for m in ran {
+                println!("applied {:03}_{}", m.version, m.name);
+            }
+        }
+        MigrateAction::Down { n } => {
+            let ran = migrate::down(&mut client, n).await?;
+            if ran.is_empty() {
+                println!("nothing to roll back");
+            }
+            for m in ran {
+                println!("rolled back {:03}_{}", m.version, m.name);
+            }
+        }
+        MigrateAction::Status => {
+            for s in migrate::status(&mut client).await? {
+                let when = s
+                    .applied_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "pending".into());
+                println!("{:03}_{:<28} {when}", s.version, s.name);
+            }
+        }
+    }
+    Ok(())
+}

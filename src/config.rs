@@ -1,0 +1,615 @@
+//! Layered configuration: `config/default.toml`, then `config/$RUN_ENV.toml`,
+//! then environment variables (the deployment guide's names, plus
+//! `HEALTH_AGENT__SECTION__KEY` for any key). Every value is checked once at
+//! start-up; a bad one stops the process with status 2 and names the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+use toml::{Table, Value};
+
+/// The defaults shipped in the binary, used when no `config/` directory is
+/// next to the process (tests, containers built without it).
+const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
+
+/// The guide's environment names and the keys they set.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("RUN_MODE", "run_mode"),
+    ("API_HOST", "api.host"),
+    ("API_PORT", "api.port"),
+    ("API_KEYS", "api.api_keys"),
+    ("API_KEY_SECRET", "api.api_key_secret"),
+    ("CORS_ORIGINS", "api.cors_origins"),
+    ("DATABASE_URL", "database.url"),
+    ("DATABASE_URL_REPLICA", "database.replica_url"),
+    ("REDIS_URL", "cache.url"),
+    ("ENABLE_CACHE", "cache.enabled"),
+    ("ANTHROPIC_API_KEY", "llm.anthropic_api_key"),
+    ("OPENAI_API_KEY", "llm.openai_api_key"),
+    ("ENABLE_METRICS", "metrics.enabled"),
+    (
+        "SLOW_REQUEST_THRESHOLD_MS",
+        "metrics.slow_request_threshold_ms",
+    ),
+    ("LOG_LEVEL", "log.level"),
+    ("LOG_FORMAT", "log.format"),
+];
+
+/// Prefix for setting any key from the environment:
+/// `HEALTH_AGENT__ACTORS__DB__MAILBOX_CAPACITY=10` sets `actors.db.mailbox_capacity`.
+const ENV_PREFIX: &str = "HEALTH_AGENT__";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A string that never reaches a log or `config check` output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "[redacted]" })
+    }
+}
+
+/// A connection URL whose password is redacted when shown.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct ConnUrl(String);
+
+impl ConnUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for ConnUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl Serialize for ConnUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:[redacted]@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let Some(at) = rest.find('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:[redacted]{}",
+            &url[..scheme_end],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub run_mode: String,
+    pub api: ApiSettings,
+    pub database: DatabaseSettings,
+    pub cache: CacheSettings,
+    pub llm: LlmSettings,
+    pub metrics: MetricsSettings,
+    pub log: LogSettings,
+    pub actors: ActorsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub api_keys: Vec<Secret>,
+    pub api_key_secret: Secret,
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub keep_alive_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: ConnUrl,
+    pub replica_url: ConnUrl,
+    pub pool_max_size: u32,
+    pub pool_min_idle: u32,
+    pub connection_timeout_ms: u64,
+    pub query_timeout_ms: u64,
+    pub test_on_checkout: bool,
+    pub probe_interval_ms: u64,
+    pub probe_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub url: ConnUrl,
+    pub namespace: String,
+    pub pool_max_size: u32,
+    pub op_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    pub provider: String,
+    pub timeout_ms: u64,
+    pub anthropic_api_key: Secret,
+    pub openai_api_key: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub require_api_key: bool,
+    pub slow_request_threshold_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorsSettings {
+    pub db: ActorSettings,
+    pub cache: ActorSettings,
+    pub llm: ActorSettings,
+    pub metrics: ActorSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    pub mailbox_capacity: usize,
+}
+
+impl Settings {
+    /// Loads from `./config` (or `$CONFIG_DIR`) and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let dir = std::env::var_os("CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Self::from_sources(&dir, std::env::vars())
+    }
+
+    /// Loads from a config directory and an explicit environment (testable).
+    pub fn from_sources(
+        dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let default_path = dir.join("default.toml");
+        let mut table = match std::fs::read_to_string(&default_path) {
+            Ok(text) => parse_toml(&text, &default_path.display().to_string())?,
+            Err(_) => parse_toml(EMBEDDED_DEFAULT, "built-in default.toml")?,
+        };
+        if let Some(run_env) = env.get("RUN_ENV").filter(|v| !v.is_empty()) {
+            if !run_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError(format!(
+                    "RUN_ENV={run_env:?}: expected a name such as `production`"
+                )));
+            }
+            let path = dir.join(format!("{run_env}.toml"));
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError(format!(
+                    "RUN_ENV={run_env}: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let overlay = parse_toml(&text, &path.display().to_string())?;
+            merge(&mut table, overlay, "")?;
+        }
+        for (var, key) in ENV_KEYS {
+            if let Some(raw) = env.get(*var) {
+                set_from_env(&mut table, key, raw, var)?;
+            }
+        }
+        for (var, raw) in &env {
+            if let Some(path) = var.strip_prefix(ENV_PREFIX) {
+                let key = path.to_ascii_lowercase().replace("__", ".");
+                set_from_env(&mut table, &key, raw, var)?;
+            }
+        }
+        let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(table))
+            .map_err(|e| ConfigError(format!("`{}`: {}", e.path(), e.inner())))?;
+        settings.normalise();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn normalise(&mut self) {
+        self.log.level = self.log.level.trim().to_ascii_lowercase();
+        self.llm.provider = self.llm.provider.trim().to_ascii_lowercase();
+        self.run_mode = self.run_mode.trim().to_ascii_lowercase();
+        self.api.api_keys.retain(|k| !k.is_empty());
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_string());
+            }
+        };
+        check(
+            self.run_mode == "api",
+            "`run_mode` (RUN_MODE): expected `api`",
+        );
+        check(
+            self.database.url.expose().starts_with("postgres://")
+                || self.database.url.expose().starts_with("postgresql://"),
+            "`database.url` (DATABASE_URL): expected postgres://user:password@host:port/database",
+        );
+        let replica = self.database.replica_url.expose();
+        check(
+            replica.is_empty()
+                || replica.starts_with("postgres://")
+                || replica.starts_with("postgresql://"),
+            "`database.replica_url` (DATABASE_URL_REPLICA): expected empty or postgres://...",
+        );
+        check(
+            !self.cache.enabled
+                || self.cache.url.expose().starts_with("redis://")
+                || self.cache.url.expose().starts_with("rediss://"),
+            "`cache.url` (REDIS_URL): expected redis://[:password@]host:port/db",
+        );
+        check(
+            (1..=1000).contains(&self.database.pool_max_size),
+            "`database.pool_max_size`: expected 1 to 1000",
+        );
+        check(
+            self.database.pool_min_idle <= self.database.pool_max_size,
+            "`database.pool_min_idle`: expected at most `database.pool_max_size`",
+        );
+        check(
+            (1..=1000).contains(&self.cache.pool_max_size),
+            "`cache.pool_max_size`: expected 1 to 1000",
+        );
+        for (name, v) in [
+            (
+                "database.connection_timeout_ms",
+                self.database.connection_timeout_ms,
+            ),
+            ("database.query_timeout_ms", self.database.query_timeout_ms),
+            (
+                "database.probe_interval_ms",
+                self.database.probe_interval_ms,
+            ),
+            ("database.probe_timeout_ms", self.database.probe_timeout_ms),
+            ("cache.op_timeout_ms", self.cache.op_timeout_ms),
+            ("llm.timeout_ms", self.llm.timeout_ms),
+            (
+                "metrics.slow_request_threshold_ms",
+                self.metrics.slow_request_threshold_ms,
+            ),
+        ] {
+            check(
+                (1..=3_600_000).contains(&v),
+                &format!("`{name}`: expected milliseconds from 1 to 3600000"),
+            );
+        }
+        for (name, a) in [
+            ("actors.db", self.actors.db),
+            ("actors.cache", self.actors.cache),
+            ("actors.llm", self.actors.llm),
+            ("actors.metrics", self.actors.metrics),
+        ] {
+            check(
+                (1..=1_000_000).contains(&a.mailbox_capacity),
+                &format!("`{name}.mailbox_capacity`: expected 1 to 1000000"),
+            );
+        }
+        check(
+            self.api.body_limit_bytes >= 1024,
+            "`api.body_limit_bytes`: expected at least 1024",
+        );
+        check(
+            matches!(
+                self.llm.provider.as_str(),
+                "offline" | "anthropic" | "openai" | "openai_compatible"
+            ),
+            "`llm.provider`: expected offline, anthropic, openai or openai_compatible",
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "`log.level` (LOG_LEVEL): expected error, warn, info, debug, trace or a tracing filter",
+        );
+        check(
+            !self.api_keys().is_empty(),
+            "`api.api_keys` (API_KEYS) and `api.api_key_secret` (API_KEY_SECRET) are both empty: \
+             set at least one key so the API is not open",
+        );
+        for origin in &self.api.cors_origins {
+            check(
+                origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"),
+                &format!("`api.cors_origins` (CORS_ORIGINS): {origin:?} is not an http(s) origin"),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("\n")))
+        }
+    }
+
+    /// Every accepted API key: API_KEYS plus the guide's API_KEY_SECRET.
+    pub fn api_keys(&self) -> Vec<&str> {
+        self.api
+            .api_keys
+            .iter()
+            .chain(std::iter::once(&self.api.api_key_secret))
+            .map(Secret::expose)
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    pub fn slow_request_threshold(&self) -> Duration {
+        Duration::from_millis(self.metrics.slow_request_threshold_ms)
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>()
+        .map_err(|e| ConfigError(format!("{origin}: {e}")))
+}
+
+/// Overlays `from` onto `into`; keys that the defaults don't have are typos.
+fn merge(into: &mut Table, from: Table, prefix: &str) -> Result<(), ConfigError> {
+    for (k, v) in from {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (into.get_mut(&k), v) {
+            (Some(Value::Table(a)), Value::Table(b)) => merge(a, b, &path)?,
+            (Some(slot), v) => *slot = v,
+            (None, _) => return Err(ConfigError(format!("`{path}`: unknown setting"))),
+        }
+    }
+    Ok(())
+}
+
+/// Sets `key` from an environment string, parsed as the type the default has.
+fn set_from_env(table: &mut Table, key: &str, raw: &str, var: &str) -> Result<(), ConfigError> {
+    let mut parts = key.split('.').peekable();
+    let mut t = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            let Some(slot) = t.get_mut(part) else { break };
+            let bad =
+                |expected: &str| ConfigError(format!("{var}={raw:?}: `{key}` expects {expected}"));
+            *slot = match slot {
+                Value::Integer(_) => {
+                    Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?)
+                }
+                Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
+                Value::Boolean(_) => {
+                    Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" | "on" => true,
+                        "false" | "0" | "no" | "off" => false,
+                        _ => return Err(bad("true or false")),
+                    })
+                }
+                Value::Array(_) => Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_string()))
+                        .collect(),
+                ),
+                Value::Table(_) => return Err(bad("a section, not a single value")),
+                _ => Value::String(raw.to_string()),
+            };
+            return Ok(());
+        }
+        match t.get_mut(part) {
+            Some(Value::Table(inner)) => t = inner,
+            _ => break,
+        }
+    }
+    Err(ConfigError(format!(
+        "{var}: `{key}` is not a known setting"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut vars: Vec<(String, String)> = vec![("API_KEYS".into(), "k1".into())];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::from_sources(&dir, vars)
+    }
+
+    #[test]
+    fn the_defaults_load_and_the_guides_names_override_them() {
+        let s = load(&[
+            ("API_PORT", "9001"),
+            ("ENABLE_CACHE", "false"),
+            ("LOG_LEVEL", "INFO"),
+            ("CORS_ORIGINS", "https://a.example, https://b.example"),
+            ("DATABASE_URL", "postgres://u:pw@db:5432/x"),
+        ])
+        .unwrap();
+        assert_eq!(s.api.port, 9001);
+        assert!(!s.cache.enabled);
+        assert_eq!(s.log.level, "info");
+        assert_eq!(
+            s.api.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(s.database.url.expose(), "postgres://u:pw@db:5432/x");
+    }
+
+    #[test]
+    fn any_key_can_be_set_with_the_prefixed_name() {
+        let s = load(&[("HEALTH_AGENT__ACTORS__DB__MAILBOX_CAPACITY", "10")]).unwrap();
+        assert_eq!(s.actors.db.mailbox_capacity, 10);
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable_the_key_and_the_expected_form() {
+        let e = load(&[("API_PORT", "eighty")]).unwrap_err().0;
+        assert!(
+            e.contains("API_PORT") && e.contains("api.port") && e.contains("whole number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_out_of_range_port_names_the_key() {
+        let e = load(&[("API_PORT", "70000")]).unwrap_err().0;
+        assert!(e.contains("api.port"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_boolean_is_rejected() {
+        let e = load(&[("ENABLE_CACHE", "maybe")]).unwrap_err().0;
+        assert!(
+            e.contains("cache.enabled") && e.contains("true or false"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zero_mailbox_is_rejected() {
+        let e = load(&[("HEALTH_AGENT__ACTORS__LLM__MAILBOX_CAPACITY", "0")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("actors.llm.mailbox_capacity"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_prefixed_key_is_rejected() {
+        let e = load(&[("HEALTH_AGENT__API__PROT", "1")]).unwrap_err().0;
+        assert!(e.contains("api.prot"), "{e}");
+    }
+
+    #[test]
+    fn the_run_env_file_overrides_the_defaults() {
+        let s = load(&[("RUN_ENV", "production")]).unwrap();
+        assert_eq!(s.api.host, "0.0.0.0");
+        assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_missing_run_env_file_is_an_error() {
+        let e = load(&[("RUN_ENV", "nowhere")]).unwrap_err().0;
+        assert!(e.contains("nowhere.toml"), "{e}");
+    }
+
+    #[test]
+    fn without_any_key_the_server_refuses_to_start() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let e = Settings::from_sources(&dir, Vec::new()).unwrap_err().0;
+        assert!(e.contains("API_KEYS"), "{e}");
+    }
+
+    #[test]
+    fn the_guides_api_key_secret_counts_as_a_key() {
+        let s = load(&[("API_KEY_SECRET", "s3")]).unwrap();
+        assert_eq!(s.api_keys(), vec!["k1", "s3"]);
+    }
+
+    #[test]
+    fn secrets_and_passwords_never_reach_the_rendered_config() {
+        let s = load(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("OPENAI_API_KEY", "sk-very-secret"),
+            ("REDIS_URL", "redis://:redispw@r:6379/0"),
+        ])
+        .unwrap();
+        let text = s.redacted_toml();
+        for secret in ["hunter2", "sk-very-secret", "redispw", "k1"] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+            assert!(
+                !format!("{s:?}").contains(secret),
+                "{secret} leaked in Debug"
+            );
+        }
+        assert!(text.contains("postgres://u:[redacted]@db/x"));
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_rejected() {
+        let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().0;
+        assert!(e.contains("DATABASE_URL"), "{e}");
+    }
+}

@@ -1,0 +1,260 @@
+//! The API's one error type and its JSON body:
+//! `{"error": "...", "detail": "..."|null, "timestamp": "..."}`.
+//!
+//! 500s stay opaque to clients; their cause is logged with the request id.
+
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actors::cache::CacheError;
+use actors::db::DbError;
+use actors::llm::LlmError;
+use actors::ActorError;
+use serde::Serialize;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed or out-of-range input; `detail` says which field.
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        detail: Option<String>,
+    },
+    #[error("API key required")]
+    MissingApiKey,
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    /// 503: a mailbox is full; come back after `retry_after`.
+    #[error("service overloaded")]
+    Overloaded {
+        what: &'static str,
+        retry_after: Duration,
+    },
+    /// 503: a dependency is down.
+    #[error("service unavailable")]
+    Unavailable {
+        what: &'static str,
+        retry_after: Duration,
+    },
+    #[error("upstream timed out")]
+    GatewayTimeout(&'static str),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// A 400 for one field: "invalid `field`: why".
+    pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::bad_request("invalid request", format!("{field}: {why}"))
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::BadRequest { detail, .. } => detail.clone(),
+            ApiError::PayloadTooLarge(d) | ApiError::UnsupportedMediaType(d) => Some(d.clone()),
+            ApiError::Overloaded { what, .. } => {
+                Some(format!("the {what} queue is full; retry shortly"))
+            }
+            ApiError::Unavailable { what, .. } => Some(format!("{what} is unavailable")),
+            ApiError::GatewayTimeout(what) => Some(format!("{what} did not answer in time")),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Overloaded { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub detail: Option<String>,
+    pub timestamp: String,
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MissingApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidApiKey => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(after) = self.retry_after() {
+            res.insert_header((header::RETRY_AFTER, after.as_secs().max(1).to_string()));
+        }
+        res.json(ErrorBody {
+            error: self.to_string(),
+            detail: self.detail(),
+            timestamp: now_rfc3339(),
+        })
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::Overloaded { actor, retry_after } => ApiError::Overloaded {
+                what: actor,
+                retry_after,
+            },
+            ActorError::Unavailable { actor } => ApiError::Unavailable {
+                what: actor,
+                retry_after: Duration::from_secs(1),
+            },
+            ActorError::Panicked { actor } => {
+                ApiError::Internal(anyhow::anyhow!("{actor} actor panicked"))
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Actor(a) => a.into(),
+            DbError::Unavailable(why) => {
+                tracing::warn!(%why, "database unavailable");
+                ApiError::Unavailable {
+                    what: "database",
+                    retry_after: Duration::from_secs(2),
+                }
+            }
+            DbError::Timeout => ApiError::Unavailable {
+                what: "database",
+                retry_after: Duration::from_secs(2),
+            },
+            DbError::NotFound => ApiError::NotFound("not found".into()),
+            DbError::Conflict(what) => ApiError::Conflict(format!("conflict on {what}")),
+            DbError::Rejected(constraint) => {
+                ApiError::bad_request("invalid data", format!("violates {constraint}"))
+            }
+            DbError::Query(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(e: LlmError) -> Self {
+        match e {
+            LlmError::Actor(a) => a.into(),
+            LlmError::Timeout => ApiError::GatewayTimeout("the language model"),
+        }
+    }
+}
+
+impl From<CacheError> for ApiError {
+    fn from(e: CacheError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// Turns actix-web's extractor failures into our JSON errors.
+pub mod extractors {
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+
+    use super::*;
+
+    pub fn json(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        match err {
+            JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
+            JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge(
+                format!("the body is {length} bytes; the limit is {limit}"),
+            ),
+            JsonPayloadError::Overflow { limit } => {
+                ApiError::PayloadTooLarge(format!("the limit is {limit} bytes"))
+            }
+            JsonPayloadError::Deserialize(e) if e.is_data() => {
+                ApiError::bad_request("invalid request body", e.to_string())
+            }
+            JsonPayloadError::Deserialize(e) => {
+                ApiError::bad_request("malformed JSON", e.to_string())
+            }
+            other => ApiError::bad_request("unreadable request body", other.to_string()),
+        }
+        .into()
+    }
+
+    pub fn path(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+        ApiError::bad_request("invalid path", err.to_string()).into()
+    }
+
+    pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        ApiError::bad_request("invalid query string", err.to_string()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    #[actix_web::test]
+    async fn an_overload_is_a_503_with_retry_after_and_the_json_body() {
+        let e = ApiError::Overloaded {
+            what: "db",
+            retry_after: Duration::from_secs(1),
+        };
+        let res = e.error_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(res.into_body()).await.unwrap()).unwrap();
+        assert_eq!(body["error"], "service overloaded");
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[actix_web::test]
+    async fn an_internal_error_does_not_reveal_its_cause() {
+        let res = ApiError::Internal(anyhow::anyhow!("SELECT secret FROM t")).error_response();
+        let body = to_bytes(res.into_body()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("SELECT"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The Health Agent API: HTTP layer, configuration and command line. The
+//! actors live in the `actors` crate; see ARCHITECTURE.md.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

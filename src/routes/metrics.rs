@@ -1,0 +1,140 @@
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::error::now_rfc3339;
+use crate::state::{AppState, Shared};
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Refreshes the sampled gauges and renders the Prometheus exposition text.
+pub(crate) fn render_prometheus(shared: &Shared) -> String {
+    let pool = shared.db.pool_stats();
+    let active = pool.size.saturating_sub(pool.idle);
+    metrics::gauge!("health_agent_db_pool_active").set(active as f64);
+    metrics::gauge!("health_agent_db_pool_size").set(pool.max_size as f64);
+    metrics::gauge!("health_agent_db_pool_connections").set(pool.size as f64);
+    let cache = shared.cache.snapshot();
+    metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
+    for gate in [
+        shared.db.gate(),
+        shared.cache.gate(),
+        shared.llm.gate(),
+        shared.metrics.gate(),
+    ] {
+        let s = gate.stats().snapshot();
+        metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
+            .set(s.mailbox_depth as f64);
+        metrics::gauge!("health_agent_actor_in_flight", "actor" => gate.name())
+            .set(s.in_flight as f64);
+    }
+    let system = shared.metrics.system();
+    metrics::gauge!("health_agent_cpu_percent").set(system.cpu_percent);
+    metrics::gauge!("health_agent_memory_mb").set(system.memory_mb);
+    shared.prometheus.render()
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
+    if !state.shared().settings.metrics.enabled {
+        return HttpResponse::NotFound().finish();
+    }
+    let text = render_prometheus(state.shared());
+    HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(text)
+}
+
+#[derive(Serialize)]
+struct DatabaseFigures {
+    pool_size: u32,
+    pool_available: u32,
+    pool_active: u32,
+    pool_min_size: u32,
+    pool_max_size: u32,
+    pool_utilization_percent: f64,
+}
+
+/// `GET /api/v1/metrics`: JSON for people and `jq`, Prometheus text for a
+/// scraper (its `Accept` asks for text/plain or OpenMetrics), so the guide's
+/// prometheus.yml and its curl | jq commands both work on this one path.
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let shared = state.shared();
+    if !shared.settings.metrics.enabled {
+        return HttpResponse::NotFound().finish();
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if wants_prometheus(accept) {
+        return HttpResponse::Ok()
+            .content_type(PROMETHEUS_TEXT)
+            .body(render_prometheus(shared));
+    }
+    let pool = shared.db.pool_stats();
+    let active = pool.size.saturating_sub(pool.idle);
+    let mut actors = serde_json::Map::new();
+    for gate in [
+        shared.db.gate(),
+        shared.cache.gate(),
+        shared.llm.gate(),
+        shared.metrics.gate(),
+    ] {
+        let s = gate.stats().snapshot();
+        actors.insert(
+            gate.name().to_string(),
+            serde_json::json!({
+                "mailbox_capacity": s.mailbox_capacity,
+                "mailbox_depth": s.mailbox_depth,
+                "in_flight": s.in_flight,
+                "restarts": s.restarts,
+                "rejected": s.rejected,
+            }),
+        );
+    }
+    let requests = shared.metrics.summary().await.unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({
+        "timestamp": now_rfc3339(),
+        "system": shared.metrics.system(),
+        "database": DatabaseFigures {
+            pool_size: pool.size,
+            pool_available: pool.idle,
+            pool_active: active,
+            pool_min_size: pool.min_idle,
+            pool_max_size: pool.max_size,
+            pool_utilization_percent: percent(active, pool.max_size),
+        },
+        "cache": shared.cache.snapshot(),
+        "actors": actors,
+        "requests": requests,
+    }))
+}
+
+fn percent(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 10_000.0 / whole as f64).round() / 100.0
+    }
+}
+
+fn wants_prometheus(accept: &str) -> bool {
+    let a = accept.to_ascii_lowercase();
+    (a.contains("text/plain") || a.contains("application/openmetrics-text"))
+        && !a.contains("application/json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_prometheus;
+
+    #[test]
+    fn a_prometheus_scrape_gets_text_and_curl_gets_json() {
+        assert!(wants_prometheus(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!wants_prometheus("*/*"));
+        assert!(!wants_prometheus(""));
+        assert!(!wants_prometheus("application/json"));
+    }
+}

@@ -1,0 +1,212 @@
+//! Wiring: actors, the HTTP server and the route table.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{http, web, App, HttpServer};
+use actors::cache::{CacheConfig, CacheShared};
+use actors::db::{DbConfig, DbShared};
+use actors::llm::{LlmConfig, LlmShared};
+use actors::metrics::MetricsHandle;
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::Settings;
+use crate::error::{extractors, ApiError};
+use crate::middleware::{auth, observe, request_id};
+use crate::routes;
+use crate::state::{AppState, Shared};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    shared: Arc<Shared>,
+}
+
+/// The recorder is process-global; tests build many applications in one process.
+fn prometheus() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("health_agent_request_duration_ms".into()),
+            observe::DURATION_BUCKETS_MS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Suffix("_ms".into()),
+            &[
+                0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0,
+            ],
+        )?
+        .install_recorder()
+        .or_else(|e| HANDLE.get().cloned().ok_or(e))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+impl Application {
+    /// Starts the actors and binds the listener (port 0 picks a free port).
+    /// Must run inside an actix `System`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let prometheus = prometheus()?;
+        let db = DbShared::start(&db_config(&settings)).context("database settings")?;
+        let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;
+        let llm = LlmShared::new(&LlmConfig {
+            timeout: Duration::from_millis(settings.llm.timeout_ms),
+            mailbox_capacity: settings.actors.llm.mailbox_capacity,
+        });
+        let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
+        // Prometheus' histograms grow until upkeep runs.
+        let upkeep = prometheus.clone();
+        actix::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+
+        let listener = TcpListener::bind((settings.api.host.as_str(), settings.api.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.api.host, settings.api.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared::new(settings, db, cache, llm, metrics, prometheus));
+
+        let s = &shared.settings.api;
+        let workers = if s.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            s.workers
+        };
+        let factory_shared = Arc::clone(&shared);
+        let server = HttpServer::new(move || {
+            // Runs once on each worker thread: its actors live on that thread.
+            let state = web::Data::new(AppState::for_this_worker(Arc::clone(&factory_shared)));
+            let limit = factory_shared.settings.api.body_limit_bytes;
+            App::new()
+                .app_data(state)
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(limit)
+                        .error_handler(extractors::json),
+                )
+                .app_data(web::PayloadConfig::default().limit(limit))
+                .app_data(web::PathConfig::default().error_handler(extractors::path))
+                .app_data(web::QueryConfig::default().error_handler(extractors::query))
+                .configure(routes::config)
+                .default_service(web::to(not_found))
+                .wrap(from_fn(auth::require_api_key))
+                .wrap(cors(&factory_shared.settings.api.cors_origins))
+                .wrap(Compress::default())
+                .wrap(from_fn(observe::observe))
+                .wrap(from_fn(request_id::request_id))
+        })
+        .workers(workers)
+        .shutdown_timeout(s.shutdown_timeout_secs)
+        .keep_alive(Duration::from_secs(s.keep_alive_secs))
+        .listen(listener)?
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            shared,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM: stop accepting, let in-flight requests
+    /// finish within `api.shutdown_timeout_secs`, then flush the metrics actor.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "listening");
+        let result = self.server.await;
+        if let Some(summary) = self.shared.metrics.flush().await {
+            tracing::info!(
+                requests = summary.total,
+                errors = summary.errors,
+                "server stopped"
+            );
+        }
+        result
+    }
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::header::HeaderName::from_static("x-api-key"),
+            http::header::HeaderName::from_static("x-request-id"),
+            http::header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            http::header::HeaderName::from_static("x-request-id"),
+            http::header::RETRY_AFTER,
+        ])
+        .max_age(600);
+    origins.iter().fold(base, |c, o| {
+        if o == "*" {
+            c.allow_any_origin()
+        } else {
+            c.allowed_origin(o)
+        }
+    })
+}
+
+pub fn db_config(s: &Settings) -> DbConfig {
+    let d = &s.database;
+    DbConfig {
+        url: d.url.expose().to_owned(),
+        replica_url: Some(d.replica_url.expose().to_owned()).filter(|u| !u.is_empty()),
+        pool_max_size: d.pool_max_size,
+        pool_min_idle: d.pool_min_idle,
+        connection_timeout: Duration::from_millis(d.connection_timeout_ms),
+        query_timeout: Duration::from_millis(d.query_timeout_ms),
+        test_on_checkout: d.test_on_checkout,
+        mailbox_capacity: s.actors.db.mailbox_capacity,
+        probe_interval: Duration::from_millis(d.probe_interval_ms),
+        probe_timeout: Duration::from_millis(d.probe_timeout_ms),
+    }
+}
+
+fn cache_config(s: &Settings) -> CacheConfig {
+    let c = &s.cache;
+    CacheConfig {
+        enabled: c.enabled,
+        url: c.url.expose().to_owned(),
+        namespace: c.namespace.clone(),
+        pool_max_size: c.pool_max_size,
+        op_timeout: Duration::from_millis(c.op_timeout_ms),
+        mailbox_capacity: s.actors.cache.mailbox_capacity,
+    }
+}

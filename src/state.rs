@@ -1,0 +1,82 @@
+//! What handlers get: the actor handles of their own worker thread and the
+//! process-wide shared part.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::cache::{CacheHandle, CacheShared};
+use actors::db::{DbHandle, DbShared};
+use actors::llm::{LlmHandle, LlmShared};
+use actors::metrics::MetricsHandle;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Settings;
+use crate::middleware::auth::ApiKeys;
+
+/// Built once per process.
+pub struct Shared {
+    pub settings: Settings,
+    pub api_keys: ApiKeys,
+    pub db: Arc<DbShared>,
+    pub cache: Arc<CacheShared>,
+    pub llm: Arc<LlmShared>,
+    pub metrics: MetricsHandle,
+    pub prometheus: PrometheusHandle,
+    slow_threshold_ms: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(
+        settings: Settings,
+        db: Arc<DbShared>,
+        cache: Arc<CacheShared>,
+        llm: Arc<LlmShared>,
+        metrics: MetricsHandle,
+        prometheus: PrometheusHandle,
+    ) -> Self {
+        let api_keys = ApiKeys::new(settings.api_keys());
+        let slow = settings.metrics.slow_request_threshold_ms;
+        Self {
+            settings,
+            api_keys,
+            db,
+            cache,
+            llm,
+            metrics,
+            prometheus,
+            slow_threshold_ms: AtomicU64::new(slow),
+        }
+    }
+
+    pub fn slow_threshold(&self) -> Duration {
+        Duration::from_millis(self.slow_threshold_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// One per HTTP worker: its actors run on the worker's own thread, so a
+/// request's messages never cross threads.
+pub struct AppState {
+    pub db: DbHandle,
+    pub cache: CacheHandle,
+    pub llm: LlmHandle,
+    pub metrics: MetricsHandle,
+    shared: Arc<Shared>,
+}
+
+impl AppState {
+    /// Starts this worker's supervised actors on the current arbiter.
+    pub fn for_this_worker(shared: Arc<Shared>) -> Self {
+        Self {
+            db: DbHandle::start(Arc::clone(&shared.db)),
+            cache: CacheHandle::start(Arc::clone(&shared.cache)),
+            llm: LlmHandle::start(Arc::clone(&shared.llm)),
+            metrics: shared.metrics.clone(),
+            shared,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
