@@ -71,10 +71,14 @@ pub async fn migrated_database() -> String {
         .is_some();
     if !exists {
         let building = format!("{template}_building");
+        // Left over by a run killed half-way; separate statements because
+        // neither may run inside the implicit transaction of a batch.
         client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {building}; CREATE DATABASE {building}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+            .await
+            .expect("drop stale template");
+        client
+            .batch_execute(&format!("CREATE DATABASE {building}"))
             .await
             .expect("create template");
         {
