@@ -15,8 +15,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::ActorError;
 
 /// Counters of one actor family, shared by all its instances and read by the metrics actor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ActorStats {
+    // Registered once: a `metrics::histogram!` per message would hash its
+    // key on every call.
+    queue_ms: metrics::Histogram,
+    service_ms: metrics::Histogram,
+    rejected_total: metrics::Counter,
+    restarts_total: metrics::Counter,
     capacity: AtomicUsize,
     queued: AtomicI64,
     in_flight: AtomicI64,
@@ -54,9 +60,33 @@ impl ActorStats {
         }
     }
 
-    pub(crate) fn record_restart(&self, actor: &'static str) {
+    fn new(actor: &'static str, capacity: usize) -> Self {
+        let restarts_total =
+            metrics::counter!("health_agent_actor_restarts_total", "actor" => actor);
+        let rejected_total =
+            metrics::counter!("health_agent_actor_rejected_total", "actor" => actor);
+        // Present from the start, so rate() and increase() see the first event.
+        restarts_total.increment(0);
+        rejected_total.increment(0);
+        Self {
+            queue_ms: metrics::histogram!("health_agent_actor_queue_ms", "actor" => actor),
+            service_ms: metrics::histogram!("health_agent_actor_service_ms", "actor" => actor),
+            rejected_total,
+            restarts_total,
+            capacity: AtomicUsize::new(capacity),
+            queued: AtomicI64::new(0),
+            in_flight: AtomicI64::new(0),
+            admitted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            queue_us_total: AtomicU64::new(0),
+            service_us_total: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn record_restart(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("health_agent_actor_restarts_total", "actor" => actor).increment(1);
+        self.restarts_total.increment(1);
     }
 }
 
@@ -71,8 +101,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(name: &'static str, capacity: usize) -> Self {
-        let stats = ActorStats::default();
-        stats.capacity.store(capacity, Ordering::Relaxed);
+        let stats = ActorStats::new(name, capacity);
         metrics::gauge!("health_agent_actor_mailbox_capacity", "actor" => name)
             .set(capacity as f64);
         Self {
@@ -99,7 +128,6 @@ impl Gate {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
                 Ok(Ticket {
                     _permit: permit,
-                    actor: self.name,
                     stats: Arc::clone(&self.stats),
                     enqueued: Instant::now(),
                     started: None,
@@ -107,8 +135,7 @@ impl Gate {
             }
             Err(_) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("health_agent_actor_rejected_total", "actor" => self.name)
-                    .increment(1);
+                self.stats.rejected_total.increment(1);
                 Err(ActorError::Overloaded {
                     actor: self.name,
                     retry_after: self.retry_after,
@@ -148,7 +175,6 @@ impl Gate {
 #[derive(Debug)]
 pub struct Ticket {
     _permit: OwnedSemaphorePermit,
-    actor: &'static str,
     stats: Arc<ActorStats>,
     enqueued: Instant,
     started: Option<Instant>,
@@ -172,8 +198,7 @@ impl Ticket {
         self.stats
             .queue_us_total
             .fetch_add(queued.as_micros() as u64, Ordering::Relaxed);
-        metrics::histogram!("health_agent_actor_queue_ms", "actor" => self.actor)
-            .record(queued.as_secs_f64() * 1e3);
+        self.stats.queue_ms.record(queued.as_secs_f64() * 1e3);
         queued
     }
 
@@ -201,8 +226,7 @@ impl Drop for Ticket {
                 self.stats
                     .service_us_total
                     .fetch_add(served.as_micros() as u64, Ordering::Relaxed);
-                metrics::histogram!("health_agent_actor_service_ms", "actor" => self.actor)
-                    .record(served.as_secs_f64() * 1e3);
+                self.stats.service_ms.record(served.as_secs_f64() * 1e3);
             }
             // Dropped before the actor saw it (caller gone, actor dead).
             None => {

@@ -88,3 +88,23 @@ async fn health_is_503_when_the_database_is_unreachable_from_the_start() {
     assert_eq!(res.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[actix_web::test]
+async fn health_reports_the_cache_connected_or_disabled() {
+    let app = TestApp::spawn().await;
+    let mut cache = String::new();
+    for _ in 0..40 {
+        let body: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
+        cache = body["cache"].as_str().unwrap().to_owned();
+        if cache == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cache, "connected");
+
+    let no_cache = TestApp::spawn_with(vec![("ENABLE_CACHE", "false".into())]).await;
+    let body: serde_json::Value = no_cache.get_health().await.unwrap().json().await.unwrap();
+    assert_eq!(body["cache"], "disabled");
+    assert_eq!(body["status"], "healthy");
+}

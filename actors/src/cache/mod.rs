@@ -97,14 +97,18 @@ impl CacheShared {
         } else {
             None
         };
-        Ok(Arc::new(Self {
+        let shared = Arc::new(Self {
             pool,
             gate: Gate::new("cache", cfg.mailbox_capacity),
             namespace: format!("{}:v1:", cfg.namespace),
             op_timeout: cfg.op_timeout,
             stats: CacheStats::default(),
             connected: AtomicBool::new(false),
-        }))
+        });
+        if shared.enabled() {
+            spawn_probe(Arc::downgrade(&shared));
+        }
+        Ok(shared)
     }
 
     pub fn enabled(&self) -> bool {
@@ -158,6 +162,32 @@ impl CacheShared {
     }
 }
 
+/// PINGs Redis every second so health reports the cache's state even when no
+/// request has used it lately; stops when the cache is dropped.
+fn spawn_probe(shared: std::sync::Weak<CacheShared>) {
+    actix::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(s) = shared.upgrade() else { return };
+            let Some(pool) = s.pool.clone() else { return };
+            let ping = async {
+                let mut conn = pool.get().await.ok()?.clone();
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .ok()
+            };
+            let ok = tokio::time::timeout(s.op_timeout.max(Duration::from_millis(250)), ping)
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+            s.connected.store(ok, Ordering::Relaxed);
+        }
+    });
+}
+
 pub struct CacheActor {
     shared: Arc<CacheShared>,
 }
@@ -169,7 +199,7 @@ impl Actor for CacheActor {
 impl Supervised for CacheActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!("cache actor restarting");
-        self.shared.gate.stats().record_restart("cache");
+        self.shared.gate.stats().record_restart();
     }
 }
 
@@ -209,7 +239,6 @@ impl CacheHandle {
             .await
             .map_err(|e| ActorError::from_mailbox("cache", e))?;
         trace::record("cache", operation, timing);
-        let out = out.map_err(CacheError::from);
         self.shared.note(&out);
         out
     }

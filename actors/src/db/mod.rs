@@ -166,7 +166,7 @@ impl Actor for DbActor {
 impl Supervised for DbActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!("db actor restarting");
-        self.shared.gate.stats().record_restart("db");
+        self.shared.gate.stats().record_restart();
     }
 }
 

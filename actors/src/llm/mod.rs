@@ -86,7 +86,7 @@ impl Actor for LlmActor {
 
 impl Supervised for LlmActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.shared.gate.stats().record_restart("llm");
+        self.shared.gate.stats().record_restart();
     }
 }
 

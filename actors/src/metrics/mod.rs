@@ -94,7 +94,7 @@ impl Actor for MetricsActor {
 impl Supervised for MetricsActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         if let Some(g) = &self.gate {
-            g.stats().record_restart("metrics");
+            g.stats().record_restart();
         }
     }
 }

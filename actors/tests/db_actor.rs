@@ -1,0 +1,127 @@
+//! The DbActor on a real PostgreSQL: panics restart it, a full gate answers
+//! at once, and operations run on pooled connections.
+
+use std::time::{Duration, Instant};
+
+use actors::db::{Client, DbConfig, DbError, DbHandle, DbOperation, DbShared};
+use actors::ActorError;
+
+fn config(url: String, mailbox_capacity: usize) -> DbConfig {
+    DbConfig {
+        url,
+        replica_url: None,
+        pool_max_size: 4,
+        pool_min_idle: 0,
+        connection_timeout: Duration::from_secs(2),
+        query_timeout: Duration::from_secs(5),
+        test_on_checkout: false,
+        mailbox_capacity,
+        probe_interval: Duration::from_millis(250),
+        probe_timeout: Duration::from_millis(500),
+    }
+}
+
+/// An operation that panics mid-flight, as a bug in a handler would.
+struct Explode;
+
+impl DbOperation for Explode {
+    type Output = ();
+    const NAME: &'static str = "explode";
+
+    async fn run(self, client: &mut Client) -> Result<(), DbError> {
+        client.simple_query("SELECT 1").await?;
+        panic!("bug in a handler");
+    }
+}
+
+/// An operation that takes a while, to fill the gate.
+struct Sleep(f64);
+
+impl DbOperation for Sleep {
+    type Output = ();
+    const NAME: &'static str = "sleep";
+
+    async fn run(self, client: &mut Client) -> Result<(), DbError> {
+        client.execute("SELECT pg_sleep($1)", &[&self.0]).await?;
+        Ok(())
+    }
+}
+
+#[actix::test]
+async fn a_panicking_handler_fails_its_request_cleanly_and_the_actor_is_restarted() {
+    let shared = DbShared::start(&config(actors::testing::migrated_database().await, 16)).unwrap();
+    let db = DbHandle::start(shared.clone());
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+
+    let err = db.run(Explode).await.unwrap_err();
+    assert!(
+        matches!(err, DbError::Actor(ActorError::Panicked { actor: "db" })),
+        "{err:?}"
+    );
+
+    // The supervisor restarted the actor: the next request succeeds.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+    let stats = shared.gate().stats().snapshot();
+    assert_eq!(stats.restarts, 1);
+    assert_eq!((stats.in_flight, stats.mailbox_depth), (0, 0));
+}
+
+#[actix::test]
+async fn a_full_gate_rejects_within_a_millisecond_and_frees_as_work_finishes() {
+    let shared = DbShared::start(&config(actors::testing::migrated_database().await, 2)).unwrap();
+    let db = DbHandle::start(shared.clone());
+    let (a, b) = (db.clone(), db.clone());
+    let slow1 = actix::spawn(async move { a.run(Sleep(0.3)).await });
+    let slow2 = actix::spawn(async move { b.run(Sleep(0.3)).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let started = Instant::now();
+    let err = db.run(actors::db::ops::Ping).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(
+        err,
+        DbError::Actor(ActorError::Overloaded { actor: "db", .. })
+    ));
+
+    slow1.await.unwrap().unwrap();
+    slow2.await.unwrap().unwrap();
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+    assert_eq!(shared.gate().stats().snapshot().rejected, 1);
+}
+
+#[actix::test]
+async fn an_operation_past_the_query_timeout_is_a_timeout_not_a_hang() {
+    let mut cfg = config(actors::testing::migrated_database().await, 4);
+    cfg.query_timeout = Duration::from_millis(100);
+    let db = DbHandle::start(DbShared::start(&cfg).unwrap());
+    let started = Instant::now();
+    let err = db.run(Sleep(2.0)).await.unwrap_err();
+    assert!(matches!(err, DbError::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[actix::test]
+async fn each_worker_gets_its_own_actor_sharing_one_gate() {
+    let shared = DbShared::start(&config(actors::testing::migrated_database().await, 8)).unwrap();
+    let arbiter = actix::Arbiter::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let s = shared.clone();
+    arbiter.spawn(async move {
+        let db = DbHandle::start(s);
+        let _ = tx.send(
+            db.run(actors::db::ops::Ping)
+                .await
+                .map_err(|e| e.to_string()),
+        );
+    });
+    assert_eq!(rx.await.unwrap().unwrap(), 1);
+    let here = DbHandle::start(shared.clone());
+    assert_eq!(here.run(actors::db::ops::Ping).await.unwrap(), 1);
+    assert_eq!(shared.gate().stats().snapshot().admitted, 2);
+    arbiter.stop();
+}
