@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+#
+# Health Agent API image.
+#   docker build -t health-agent-api:v1.0.0 .
+#   docker run --env-file .env.production -p 8000:8000 health-agent-api:v1.0.0          # serve
+#   docker run --env-file .env.production health-agent-api:v1.0.0 migrate up             # migrations
+#   docker run --env-file .env.production health-agent-api:v1.0.0 config check
+
+# ---- build ------------------------------------------------------------------
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+
+# The whole workspace (root package, actors/, loadtest/) is needed to resolve
+# Cargo.lock; .dockerignore keeps target/ and local data out of the context.
+COPY . .
+
+# BuildKit cache mounts keep the registry and target/ between builds. The
+# binary is copied out of the cached target/ so the next stage can see it.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --package health-agent --bin health-agent \
+ && install -D -m 0755 target/release/health-agent /out/health-agent
+
+# ---- runtime ----------------------------------------------------------------
+FROM debian:bookworm-slim
+
+# ca-certificates for TLS to the LLM APIs; curl for the HEALTHCHECK.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 health-agent \
+ && useradd --system --uid 10001 --gid health-agent --home-dir /app \
+      --no-create-home --shell /usr/sbin/nologin health-agent
+
+WORKDIR /app
+COPY --from=builder /out/health-agent /usr/local/bin/health-agent
+# Layered configuration (config/default.toml, config/$RUN_ENV.toml) and the SQL
+# migrations, read relative to the working directory. Owned by root: read-only
+# for the service user.
+COPY config ./config
+COPY migrations ./migrations
+
+ENV RUN_ENV=production \
+    API_HOST=0.0.0.0 \
+    API_PORT=8000
+
+USER health-agent:health-agent
+EXPOSE 8000
+
+# Liveness only: /api/health answers 503 while the database is down, and
+# restarting the container would not fix that.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD curl -fsS -o /dev/null "http://127.0.0.1:${API_PORT}/livez" || exit 1
+
+# Exec form: health-agent is PID 1 and receives SIGTERM for a graceful stop.
+ENTRYPOINT ["health-agent"]
+CMD ["serve"]
