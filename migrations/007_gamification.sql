@@ -6,6 +6,8 @@ CREATE TABLE xp_events (
     event_type text NOT NULL,
     xp         integer NOT NULL CHECK (xp > 0),
     source_key text NOT NULL,
+    -- The user's calendar day of the action: streaks count these days.
+    local_date date NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (user_id, source_key)
 );

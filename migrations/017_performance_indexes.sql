@@ -25,4 +25,5 @@ CREATE INDEX idx_food_entries_user_day
     INCLUDE (calories, protein_g, carbs_g, fat_g);
 
 CREATE INDEX idx_memories_user ON memories (user_id);
-CREATE INDEX idx_xp_events_user ON xp_events (user_id, created_at DESC);
+-- Streaks read one user's distinct active days per event type.
+CREATE INDEX idx_xp_events_user_type_day ON xp_events (user_id, event_type, local_date);

@@ -58,7 +58,19 @@ pub enum ConfigAction {
 
 /// Exit statuses: 0 ok, 1 failure, 2 invalid configuration.
 pub fn run(cli: Cli) -> ExitCode {
-    let settings = match Settings::load() {
+    let needs_keys = matches!(
+        cli.command,
+        Command::Serve
+            | Command::Config {
+                action: ConfigAction::Check
+            }
+    );
+    let settings = match Settings::load().and_then(|s| {
+        if needs_keys {
+            s.check_serving()?;
+        }
+        Ok(s)
+    }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("health-agent: invalid configuration:\n{e}");

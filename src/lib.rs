@@ -2,8 +2,8 @@
 //! actors live in the `actors` crate; see ARCHITECTURE.md.
 
 pub mod cli;
+pub use domain;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod middleware;
 pub mod routes;

@@ -53,6 +53,7 @@ impl Application {
     /// Starts the actors and binds the listener (port 0 picks a free port).
     /// Must run inside an actix `System`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check_serving()?;
         let prometheus = prometheus()?;
         let db = DbShared::start(&db_config(&settings)).context("database settings")?;
         let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;

@@ -1,4 +1,4 @@
-DROP INDEX IF EXISTS idx_xp_events_user;
+DROP INDEX IF EXISTS idx_xp_events_user_type_day;
 DROP INDEX IF EXISTS idx_memories_user;
 DROP INDEX IF EXISTS idx_food_entries_user_day;
 DROP INDEX IF EXISTS idx_reminders_user_active;

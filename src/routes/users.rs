@@ -3,9 +3,9 @@ use actors::db::ops::{CreateUser, DeleteUser, GetUser, UserRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::UserId;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use domain::UserId;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

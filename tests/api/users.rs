@@ -39,7 +39,7 @@ async fn deleting_a_user_removes_every_row_of_theirs() {
         "INSERT INTO food_entries (user_id, description, nutrition_source, logged_at, local_date)
              VALUES ('bob', 'apple', 'unknown', now(), current_date),
                     ('carol', 'pear', 'unknown', now(), current_date);
-         INSERT INTO xp_events (user_id, event_type, xp, source_key) VALUES ('bob', 'food_logged', 10, 'k1');",
+         INSERT INTO xp_events (user_id, event_type, xp, source_key, local_date) VALUES ('bob', 'food_logged', 10, 'k1', current_date);",
     )
     .await
     .unwrap();

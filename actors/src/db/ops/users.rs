@@ -95,3 +95,23 @@ impl DbOperation for DeleteUser {
         Ok(!rows.is_empty())
     }
 }
+
+/// The user's timezone (profile `timezone`, default UTC) inside a
+/// transaction, locking the user row so concurrent writes for one user
+/// serialise; `NotFound` when the user does not exist.
+pub async fn lock_user_tz(
+    tx: &tokio_postgres::Transaction<'_>,
+    user_id: &str,
+) -> Result<chrono_tz::Tz, DbError> {
+    let rows = tx
+        .query_typed(
+            "SELECT profile->>'timezone' FROM users WHERE user_id = $1 FOR UPDATE",
+            &[(&user_id, Type::TEXT)],
+        )
+        .await?;
+    let row = rows.first().ok_or(DbError::NotFound)?;
+    let tz: Option<String> = row.get(0);
+    Ok(tz
+        .and_then(|t| domain::time::parse_timezone(&t).ok())
+        .unwrap_or(chrono_tz::UTC))
+}

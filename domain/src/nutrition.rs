@@ -29,7 +29,7 @@
 use std::cmp::Reverse;
 use std::sync::OnceLock;
 
-const TABLE_CSV: &str = include_str!("../../data/nutrition.csv");
+const TABLE_CSV: &str = include_str!("../data/nutrition.csv");
 
 /// One US cup of a drink, in grams (1 ml ≈ 1 g).
 const LIQUID_CUP_GRAMS: f64 = 240.0;

@@ -1,0 +1,9 @@
+//! The health coach's rules, free of HTTP, storage and actors, so the server
+//! and the actors (which run the SQL) share one definition.
+
+pub mod gamification;
+pub mod nutrition;
+pub mod time;
+pub mod user_id;
+
+pub use user_id::UserId;
