@@ -134,3 +134,131 @@ mod tests {
         assert_eq!(with_database("postgres://h:1", "y"), "postgres://h:1/y");
     }
 }
+
+/// A TCP proxy that can stall like `kill -STOP` (connections stay open,
+/// nothing answers) or cut like `kill -9` (connections drop, new ones are
+/// refused), so outage tests leave the shared servers alone.
+pub struct FreezableProxy {
+    pub port: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezableProxy {
+    /// Forwards a local port to `upstream` (`host:port`).
+    pub async fn start(upstream: String) -> Self {
+        use std::sync::atomic::Ordering;
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let me = Self {
+            port,
+            frozen: Arc::default(),
+            generation: Arc::default(),
+            cut: Arc::default(),
+        };
+        let (frozen, generation, cut) = (me.frozen.clone(), me.generation.clone(), me.cut.clone());
+        tokio::task::spawn_local(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if cut.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let (up, frozen, generation) =
+                    (upstream.clone(), frozen.clone(), generation.clone());
+                let born = generation.load(Ordering::SeqCst);
+                tokio::task::spawn_local(async move {
+                    if let Ok(server) = tokio::net::TcpStream::connect(up).await {
+                        let (cr, cw) = client.into_split();
+                        let (sr, sw) = server.into_split();
+                        let link = Link {
+                            frozen,
+                            generation,
+                            born,
+                        };
+                        tokio::task::spawn_local(link.clone().pipe(cr, sw));
+                        link.pipe(sr, cw).await;
+                    }
+                });
+            }
+        });
+        me
+    }
+
+    pub fn freeze(&self, on: bool) {
+        self.frozen.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Drops every open connection and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        use std::sync::atomic::Ordering;
+        self.cut.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `url` (`scheme://[user@]host:port/rest`) rewritten to go through this proxy.
+    pub fn url_for(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("url with scheme");
+        let (auth, hostpart) = match rest.rsplit_once('@') {
+            Some((a, h)) => (format!("{a}@"), h),
+            None => (String::new(), rest),
+        };
+        let tail = hostpart.split_once('/').map(|(_, t)| t).unwrap_or("");
+        format!("{scheme}://{auth}127.0.0.1:{}/{tail}", self.port)
+    }
+}
+
+#[derive(Clone)]
+struct Link {
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    born: u64,
+}
+
+impl Link {
+    fn alive(&self) -> bool {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst) == self.born
+    }
+
+    async fn hold(&self) -> bool {
+        while self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            if !self.alive() {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.alive()
+    }
+
+    async fn pipe(
+        self,
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            if !self.hold().await {
+                return;
+            }
+            let read =
+                tokio::time::timeout(std::time::Duration::from_millis(100), from.read(&mut buf))
+                    .await;
+            let n = match read {
+                Err(_) => continue, // re-check cut/freeze
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => n,
+            };
+            if !self.hold().await || to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,13 +1,10 @@
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use health_agent::config::Settings;
 use health_agent::startup::Application;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 pub const KEY: &str = "test-key-1";
 
@@ -153,72 +150,7 @@ pub async fn assert_error(res: Response, status: u16) -> Value {
     body
 }
 
-/// A TCP proxy in front of PostgreSQL that can stop forwarding, the way
-/// `kill -STOP` on the server looks from a client: connections stay open
-/// and nothing answers.
-pub struct FreezableProxy {
-    pub port: u16,
-    frozen: Arc<AtomicBool>,
-}
-
-impl FreezableProxy {
-    pub async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let frozen = Arc::new(AtomicBool::new(false));
-        let f = Arc::clone(&frozen);
-        actix_web::rt::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let up = upstream.clone();
-                let f = Arc::clone(&f);
-                actix_web::rt::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(up).await {
-                        let (cr, cw) = client.into_split();
-                        let (sr, sw) = server.into_split();
-                        actix_web::rt::spawn(pipe(cr, sw, Arc::clone(&f)));
-                        pipe(sr, cw, f).await;
-                    }
-                });
-            }
-        });
-        Self { port, frozen }
-    }
-
-    pub fn freeze(&self, on: bool) {
-        self.frozen.store(on, Ordering::SeqCst);
-    }
-
-    /// `url` rewritten to go through this proxy.
-    pub fn url_for(&self, url: &str) -> String {
-        let (head, tail) = url.rsplit_once('@').expect("url with credentials");
-        let rest = tail.split_once('/').map(|(_, db)| db).unwrap_or("");
-        format!("{head}@127.0.0.1:{}/{rest}", self.port)
-    }
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    frozen: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        while frozen.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                while frozen.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                if to.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
+pub use actors::testing::FreezableProxy;
 
 /// host:port of a postgres URL.
 pub fn host_port(url: &str) -> String {

@@ -1,10 +1,12 @@
+use std::future::Future;
 use std::sync::Arc;
 
 use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
+use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
 use super::{CacheActor, CacheError, Delete, Get, Set};
-use crate::gate::Timing;
+use crate::gate::{Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
 impl ServeError for CacheError {
@@ -16,25 +18,29 @@ impl ServeError for CacheError {
 type Reply<T> = ResponseFuture<(Result<T, CacheError>, Timing)>;
 
 impl CacheActor {
-    /// Common body: a pooled connection, the command, all within the cache's
-    /// tight deadline (a slow Redis must not slow requests down).
+    /// Common body: a pooled connection and the command, within the cache's
+    /// tight deadline (a slow Redis must not slow requests down). A
+    /// connection that fails with an I/O error is flagged so the pool drops it.
     fn run<T, F, Fut>(
         &self,
         op: &'static str,
-        ticket: crate::gate::Ticket,
+        ticket: Ticket,
         ctx: &mut <Self as actix::Actor>::Context,
         f: F,
     ) -> Reply<T>
     where
         T: 'static,
-        F: FnOnce(redis::aio::MultiplexedConnection) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<T, CacheError>>,
+        F: FnOnce(MultiplexedConnection) -> Fut + 'static,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         let shared = Arc::clone(&self.shared);
         let work = async move {
-            let pool = shared.pool.as_ref().ok_or(CacheError::Pool)?;
-            let conn = pool.get().await?.clone();
-            f(conn).await
+            let pool = shared.pool.as_ref().ok_or(CacheError::Disabled)?;
+            let tracked = pool.get().await?.clone();
+            f(tracked.conn.clone()).await.map_err(|e| {
+                tracked.note_error(&e);
+                CacheError::from(e)
+            })
         };
         serve(
             "cache",
@@ -53,7 +59,7 @@ impl Handler<Get> for CacheActor {
     fn handle(&mut self, msg: Get, ctx: &mut Self::Context) -> Self::Result {
         let Get { key, ticket } = msg;
         self.run("get", ticket, ctx, move |mut c| async move {
-            Ok(c.get::<_, Option<Vec<u8>>>(key).await?)
+            c.get::<_, Option<Vec<u8>>>(key).await
         })
     }
 }
@@ -69,8 +75,7 @@ impl Handler<Set> for CacheActor {
             ticket,
         } = msg;
         self.run("set", ticket, ctx, move |mut c| async move {
-            let secs = ttl.as_secs().max(1);
-            Ok(c.set_ex::<_, _, ()>(key, value, secs).await?)
+            c.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1)).await
         })
     }
 }
@@ -79,9 +84,19 @@ impl Handler<Delete> for CacheActor {
     type Result = Reply<()>;
 
     fn handle(&mut self, msg: Delete, ctx: &mut Self::Context) -> Self::Result {
-        let Delete { keys, ticket } = msg;
+        let Delete {
+            keys,
+            channel,
+            ticket,
+        } = msg;
         self.run("delete", ticket, ctx, move |mut c| async move {
-            Ok(c.del::<_, ()>(keys).await?)
+            redis::pipe()
+                .del(&keys)
+                .ignore()
+                .publish(channel, keys.join("\n"))
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
         })
     }
 }

@@ -5,7 +5,7 @@ use actix::Message;
 use super::CacheError;
 use crate::gate::{Ticket, Timing};
 
-/// Sent by `CacheHandle::get`: the value under a full (namespaced) key.
+/// Sent by `CacheHandle` on an L1 miss: the value under a full (namespaced) key.
 #[derive(Message)]
 #[rtype(result = "(Result<Option<Vec<u8>>, CacheError>, Timing)")]
 pub struct Get {
@@ -13,7 +13,7 @@ pub struct Get {
     pub ticket: Ticket,
 }
 
-/// Sent by `CacheHandle::set`: store a value with a time to live.
+/// Sent by `CacheHandle` after a load: store a value with a time to live.
 #[derive(Message)]
 #[rtype(result = "(Result<(), CacheError>, Timing)")]
 pub struct Set {
@@ -23,10 +23,12 @@ pub struct Set {
     pub ticket: Ticket,
 }
 
-/// Sent by `CacheHandle::delete`: remove keys (invalidation).
+/// Sent by `CacheHandle::invalidate`: remove keys and announce it on
+/// `channel` so other instances drop their L1 copies.
 #[derive(Message)]
 #[rtype(result = "(Result<(), CacheError>, Timing)")]
 pub struct Delete {
     pub keys: Vec<String>,
+    pub channel: String,
     pub ticket: Ticket,
 }

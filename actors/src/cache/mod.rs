@@ -1,23 +1,40 @@
-//! `CacheActor`: owns the Redis pool. Cache failures are counted, never
-//! raised: a request whose cache call fails is served from the database.
+//! The cache: a bounded in-process L1 (moka) in front of Redis (L2), which
+//! the `CacheActor` owns through a bb8-redis pool.
+//!
+//! Cache trouble is counted, never raised: Redis that is down, slow (tight
+//! timeouts) or failing (circuit breaker) turns reads into database loads.
+//! Invalidations that could not reach Redis are queued and replayed before
+//! Redis is read again, so an outage never leaves a stale entry to be served
+//! when it ends. Other instances drop their L1 copies through Redis pub/sub.
 
+mod circuit;
 mod handlers;
+mod manager;
 mod messages;
+mod pubsub;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Supervised, Supervisor};
 use bb8_redis::RedisConnectionManager;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub use messages::{Delete, Get, Set};
 
+use crate::db::DbError;
 use crate::error::ActorError;
 use crate::gate::{Gate, Ticket, Timing};
 use crate::trace;
+use circuit::Circuit;
+use manager::TrackedManager;
 
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+pub type RedisPool = bb8::Pool<TrackedManager>;
+type L1 = moka::future::Cache<String, Arc<[u8]>>;
 
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
@@ -27,6 +44,11 @@ pub struct CacheConfig {
     pub pool_max_size: u32,
     pub op_timeout: Duration,
     pub mailbox_capacity: usize,
+    pub l1_ttl: Duration,
+    pub l1_max_entries: u64,
+    /// Consecutive Redis failures that open the circuit, and for how long.
+    pub circuit_failures: u32,
+    pub circuit_open: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +61,10 @@ pub enum CacheError {
     Pool,
     #[error("redis operation timed out")]
     Timeout,
+    #[error("redis skipped: circuit open")]
+    CircuitOpen,
+    #[error("cache disabled")]
+    Disabled,
 }
 
 impl From<bb8::RunError<redis::RedisError>> for CacheError {
@@ -50,63 +76,93 @@ impl From<bb8::RunError<redis::RedisError>> for CacheError {
     }
 }
 
-/// Hit/miss/error counters, read by the metrics actor.
 #[derive(Debug, Default)]
-pub struct CacheStats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub sets: AtomicU64,
-    pub deletes: AtomicU64,
-    pub errors: AtomicU64,
+struct CacheStats {
+    hits: AtomicU64,
+    l1_hits: AtomicU64,
+    misses: AtomicU64,
+    sets: AtomicU64,
+    deletes: AtomicU64,
+    errors: AtomicU64,
 }
 
+/// The cache figures of `/api/v1/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct CacheSnapshot {
     pub enabled: bool,
     pub hits: u64,
+    pub l1_hits: u64,
     pub misses: u64,
     pub sets: u64,
     pub deletes: u64,
     pub errors: u64,
     pub total_reads: u64,
     pub hit_rate_percent: f64,
+    pub pending_invalidations: u64,
+    pub circuit_open: bool,
 }
 
-#[derive(Debug)]
 pub struct CacheShared {
     pool: Option<RedisPool>,
+    l1: Option<L1>,
     gate: Gate,
-    namespace: String,
+    prefix: String,
+    channel: String,
     op_timeout: Duration,
     stats: CacheStats,
     connected: AtomicBool,
+    circuit: Circuit,
+    /// Invalidations Redis has not confirmed yet (full keys).
+    pending: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for CacheShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheShared")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CacheShared {
+    /// Builds the pool lazily (the server starts while Redis is down) and,
+    /// when enabled, starts the probe and the invalidation listener on the
+    /// current arbiter.
     pub fn start(cfg: &CacheConfig) -> Result<Arc<Self>, CacheError> {
-        let pool = if cfg.enabled {
-            let manager = RedisConnectionManager::new(cfg.url.as_str())?;
-            Some(
-                bb8::Pool::builder()
-                    .max_size(cfg.pool_max_size)
-                    .connection_timeout(cfg.op_timeout.max(Duration::from_millis(50)))
-                    // A PING per checkout costs ~40 % of a GET (see PITFALLS §10).
-                    .test_on_check_out(false)
-                    .build_unchecked(manager),
-            )
+        let (pool, l1) = if cfg.enabled {
+            let manager = TrackedManager(RedisConnectionManager::new(cfg.url.as_str())?);
+            let pool = bb8::Pool::builder()
+                .max_size(cfg.pool_max_size)
+                .connection_timeout(cfg.op_timeout.max(Duration::from_millis(50)))
+                // A PING per checkout costs ~40 % of a GET (PITFALLS §10);
+                // broken connections are flagged on error instead.
+                .test_on_check_out(false)
+                .retry_connection(false)
+                .build_unchecked(manager);
+            let l1 = moka::future::Cache::builder()
+                .max_capacity(cfg.l1_max_entries)
+                .time_to_live(cfg.l1_ttl)
+                .build();
+            (Some(pool), Some(l1))
         } else {
-            None
+            (None, None)
         };
+        let prefix = format!("{}:v1:", cfg.namespace);
         let shared = Arc::new(Self {
             pool,
+            l1,
             gate: Gate::new("cache", cfg.mailbox_capacity),
-            namespace: format!("{}:v1:", cfg.namespace),
+            channel: format!("{prefix}invalidate"),
+            prefix,
             op_timeout: cfg.op_timeout,
             stats: CacheStats::default(),
             connected: AtomicBool::new(false),
+            circuit: Circuit::new(cfg.circuit_failures, cfg.circuit_open),
+            pending: Mutex::new(HashSet::new()),
         });
         if shared.enabled() {
             spawn_probe(Arc::downgrade(&shared));
+            pubsub::spawn_listener(cfg.url.clone(), Arc::downgrade(&shared));
         }
         Ok(shared)
     }
@@ -119,13 +175,13 @@ impl CacheShared {
         &self.gate
     }
 
-    /// Whether the last Redis call succeeded.
+    /// Whether Redis answered the last probe or call.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
 
     pub fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.namespace)
+        format!("{}{key}", self.prefix)
     }
 
     pub fn snapshot(&self) -> CacheSnapshot {
@@ -136,6 +192,7 @@ impl CacheShared {
         CacheSnapshot {
             enabled: self.enabled(),
             hits,
+            l1_hits: s.l1_hits.load(Ordering::Relaxed),
             misses,
             sets: s.sets.load(Ordering::Relaxed),
             deletes: s.deletes.load(Ordering::Relaxed),
@@ -146,37 +203,79 @@ impl CacheShared {
             } else {
                 (hits as f64 * 10_000.0 / total as f64).round() / 100.0
             },
+            pending_invalidations: self.pending.lock().map(|p| p.len() as u64).unwrap_or(0),
+            circuit_open: self.circuit.is_open(),
         }
     }
 
     fn note<T>(&self, r: &Result<T, CacheError>) {
         match r {
-            Ok(_) => self.connected.store(true, Ordering::Relaxed),
-            Err(CacheError::Actor(_)) => {}
+            Ok(_) => {
+                self.circuit.success();
+                self.connected.store(true, Ordering::Relaxed);
+            }
+            Err(CacheError::Actor(_) | CacheError::CircuitOpen | CacheError::Disabled) => {}
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.circuit.failure();
                 self.connected.store(false, Ordering::Relaxed);
                 tracing::debug!(error = %e, "cache call failed");
             }
         }
     }
+
+    /// Drops local copies of full keys (own writes and other instances' news).
+    async fn evict_local(&self, full_keys: &[String]) {
+        if let Some(l1) = &self.l1 {
+            for k in full_keys {
+                l1.invalidate(k).await;
+            }
+        }
+    }
+
+    fn pending_keys(&self) -> Vec<String> {
+        self.pending
+            .lock()
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn queue_pending(&self, keys: Vec<String>) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.extend(keys);
+        }
+    }
+
+    fn clear_pending(&self, done: &[String]) {
+        if let Ok(mut p) = self.pending.lock() {
+            for k in done {
+                p.remove(k);
+            }
+        }
+    }
 }
 
-/// PINGs Redis every second so health reports the cache's state even when no
-/// request has used it lately; stops when the cache is dropped.
+/// PINGs Redis every second so health reports the cache's state even when
+/// idle, closes the circuit when Redis is back, and replays queued
+/// invalidations. Ends when the cache is dropped.
 fn spawn_probe(shared: std::sync::Weak<CacheShared>) {
     actix::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let Some(s) = shared.upgrade() else { return };
             let Some(pool) = s.pool.clone() else { return };
             let ping = async {
-                let mut conn = pool.get().await.ok()?.clone();
-                redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .ok()
+                let c = pool.get().await.ok()?.clone();
+                let mut conn = c.conn.clone();
+                match redis::cmd("PING").query_async::<String>(&mut conn).await {
+                    Ok(_) => Some(()),
+                    Err(e) => {
+                        c.note_error(&e);
+                        None
+                    }
+                }
             };
             let ok = tokio::time::timeout(s.op_timeout.max(Duration::from_millis(250)), ping)
                 .await
@@ -184,8 +283,38 @@ fn spawn_probe(shared: std::sync::Weak<CacheShared>) {
                 .flatten()
                 .is_some();
             s.connected.store(ok, Ordering::Relaxed);
+            if ok {
+                s.circuit.success();
+                let keys = s.pending_keys();
+                if !keys.is_empty() && replay(&pool, &s, &keys).await {
+                    s.clear_pending(&keys);
+                    tracing::info!(keys = keys.len(), "replayed queued cache invalidations");
+                }
+            }
         }
     });
+}
+
+/// DEL + PUBLISH straight on a pooled connection (probe path, no actor).
+async fn replay(pool: &RedisPool, s: &CacheShared, keys: &[String]) -> bool {
+    let Ok(c) = pool.get().await else {
+        return false;
+    };
+    let c = c.clone();
+    let mut conn = c.conn.clone();
+    let mut pipe = redis::pipe();
+    pipe.del(keys)
+        .ignore()
+        .publish(&s.channel, keys.join("\n"))
+        .ignore();
+    match tokio::time::timeout(s.op_timeout * 4, pipe.query_async::<()>(&mut conn)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            c.note_error(&e);
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 pub struct CacheActor {
@@ -203,8 +332,12 @@ impl Supervised for CacheActor {
     }
 }
 
-/// The cloneable face of the cache. Every method degrades to "miss" or
-/// "not stored" when Redis is disabled, down or slow.
+/// Where a read was answered from.
+const FROM_L1: u8 = 0;
+const FROM_REDIS: u8 = 1;
+const FROM_LOADER: u8 = 2;
+
+/// The cloneable face of the cache for handlers.
 #[derive(Clone)]
 pub struct CacheHandle {
     addr: Addr<CacheActor>,
@@ -212,6 +345,7 @@ pub struct CacheHandle {
 }
 
 impl CacheHandle {
+    /// Starts a supervised `CacheActor` on the current arbiter.
     pub fn start(shared: Arc<CacheShared>) -> Self {
         let for_actor = Arc::clone(&shared);
         let addr = Supervisor::start(move |_| CacheActor { shared: for_actor });
@@ -232,6 +366,12 @@ impl CacheHandle {
         T: Send + 'static,
         CacheActor: actix::Handler<M>,
     {
+        if !self.shared.enabled() {
+            return Err(CacheError::Disabled);
+        }
+        if !self.shared.circuit.allow() {
+            return Err(CacheError::CircuitOpen);
+        }
         let ticket = self.shared.gate.admit()?;
         let (out, timing) = self
             .addr
@@ -243,56 +383,138 @@ impl CacheHandle {
         out
     }
 
-    /// The raw bytes under `key`, or `None` on a miss or any failure.
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        if !self.shared.enabled() {
-            return None;
+    /// Redis GET, after replaying any queued invalidation: while one is
+    /// unconfirmed Redis may hold a stale value, so it is not read.
+    async fn redis_get(&self, full_key: String) -> Option<Vec<u8>> {
+        let pending = self.shared.pending_keys();
+        if !pending.is_empty() {
+            if !self.redis_delete(pending.clone()).await {
+                return None;
+            }
+            self.shared.clear_pending(&pending);
         }
-        let key = self.shared.key(key);
-        let found = self
-            .call("get", |ticket| Get { key, ticket })
-            .await
-            .ok()
-            .flatten();
-        let counter = if found.is_some() {
-            &self.shared.stats.hits
-        } else {
-            &self.shared.stats.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        found
+        self.call("get", |ticket| Get {
+            key: full_key,
+            ticket,
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
-    /// Stores `value` under `key` for `ttl`; returns whether it was stored.
-    pub async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> bool {
-        if !self.shared.enabled() {
-            return false;
+    async fn redis_delete(&self, full_keys: Vec<String>) -> bool {
+        let channel = self.shared.channel.clone();
+        self.call("delete", |ticket| Delete {
+            keys: full_keys,
+            channel,
+            ticket,
+        })
+        .await
+        .is_ok()
+    }
+
+    /// The value under `key`: from L1, else Redis, else `load` (whose result
+    /// is then cached for `ttl`). Concurrent misses on one key in this
+    /// process share a single `load` (no stampede).
+    pub async fn get_or_load<T, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: F,
+    ) -> Result<T, DbError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let Some(l1) = self.shared.l1.clone() else {
+            return load().await;
+        };
+        let full = self.shared.key(key);
+        let source = AtomicU8::new(FROM_L1);
+        let produced: Mutex<Option<T>> = Mutex::new(None);
+        let bytes = l1
+            .try_get_with_by_ref(&full, async {
+                let load = &load;
+                if let Some(b) = self.redis_get(full.clone()).await {
+                    source.store(FROM_REDIS, Ordering::Relaxed);
+                    return Ok::<_, DbError>(Arc::<[u8]>::from(b));
+                }
+                source.store(FROM_LOADER, Ordering::Relaxed);
+                let value = (load)().await?;
+                let encoded = serde_json::to_vec(&value)
+                    .map_err(|e| DbError::Shared(format!("cache encode: {e}")))?;
+                if let Ok(mut p) = produced.lock() {
+                    *p = Some(value);
+                }
+                let (me, key, copy) = (self.clone(), full.clone(), encoded.clone());
+                // Filling Redis is off the request's path.
+                actix::spawn(async move {
+                    me.set_full(key, copy, ttl).await;
+                });
+                Ok(Arc::from(encoded))
+            })
+            .await
+            .map_err(|e| e.duplicate())?;
+        let stats = &self.shared.stats;
+        match source.load(Ordering::Relaxed) {
+            FROM_LOADER => stats.misses.fetch_add(1, Ordering::Relaxed),
+            FROM_REDIS => stats.hits.fetch_add(1, Ordering::Relaxed),
+            _ => {
+                stats.l1_hits.fetch_add(1, Ordering::Relaxed);
+                stats.hits.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        if let Some(v) = produced.lock().ok().and_then(|mut p| p.take()) {
+            return Ok(v);
         }
-        let key = self.shared.key(key);
-        let r = self
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok(v),
+            // An entry written by an older shape of T: drop it and load.
+            Err(_) => {
+                l1.invalidate(&full).await;
+                load().await
+            }
+        }
+    }
+
+    async fn set_full(&self, full_key: String, value: Vec<u8>, ttl: Duration) -> bool {
+        let ok = self
             .call("set", |ticket| Set {
-                key,
+                key: full_key,
                 value,
                 ttl,
                 ticket,
             })
-            .await;
-        if r.is_ok() {
+            .await
+            .is_ok();
+        if ok {
             self.shared.stats.sets.fetch_add(1, Ordering::Relaxed);
         }
-        r.is_ok()
+        ok
     }
 
-    /// Removes keys; returns whether Redis confirmed it.
-    pub async fn delete(&self, keys: &[&str]) -> bool {
+    /// Forgets `keys` here, in Redis and (via pub/sub) in every other
+    /// instance's L1. Call after the database write committed. When Redis
+    /// can't be told, the keys are queued and Redis is not read until they
+    /// are deleted. A second delete shortly after closes the race with a
+    /// concurrent reader that loaded the old row before the write.
+    pub async fn invalidate(&self, keys: &[String]) {
         if !self.shared.enabled() || keys.is_empty() {
-            return !self.shared.enabled();
+            return;
         }
-        let keys: Vec<String> = keys.iter().map(|k| self.shared.key(k)).collect();
-        let r = self.call("delete", |ticket| Delete { keys, ticket }).await;
-        if r.is_ok() {
-            self.shared.stats.deletes.fetch_add(1, Ordering::Relaxed);
+        let full: Vec<String> = keys.iter().map(|k| self.shared.key(k)).collect();
+        self.shared.evict_local(&full).await;
+        self.shared.stats.deletes.fetch_add(1, Ordering::Relaxed);
+        if !self.redis_delete(full.clone()).await {
+            self.shared.queue_pending(full.clone());
         }
-        r.is_ok()
+        let me = self.clone();
+        actix::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if !me.redis_delete(full.clone()).await {
+                me.shared.queue_pending(full);
+            }
+        });
     }
 }

@@ -1,0 +1,321 @@
+//! The cache on a real Redis: L1 and L2 hits, TTLs, invalidation across
+//! instances, single-flight, and serving through Redis outages.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::cache::{CacheConfig, CacheHandle, CacheShared};
+use actors::db::DbError;
+use actors::testing::FreezableProxy;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect("REDIS_URL: run the tests with ./dev test")
+}
+
+fn config(url: String, namespace: &str) -> CacheConfig {
+    CacheConfig {
+        enabled: true,
+        url,
+        namespace: namespace.to_owned(),
+        pool_max_size: 4,
+        op_timeout: Duration::from_millis(50),
+        mailbox_capacity: 1024,
+        l1_ttl: Duration::from_secs(30),
+        l1_max_entries: 1000,
+        circuit_failures: 3,
+        circuit_open: Duration::from_millis(300),
+    }
+}
+
+fn namespace() -> String {
+    format!("t{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A loader that counts its calls and returns `value`.
+fn counting(
+    value: &'static str,
+    calls: &Arc<AtomicUsize>,
+) -> impl Fn() -> std::future::Ready<Result<String, DbError>> {
+    let calls = calls.clone();
+    move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(value.to_owned()))
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[actix::test]
+async fn a_value_is_loaded_once_then_served_from_l1_and_from_redis_by_another_instance() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(60);
+
+    assert_eq!(
+        a.get_or_load("k", ttl, counting("v1", &calls))
+            .await
+            .unwrap(),
+        "v1"
+    );
+    assert_eq!(
+        a.get_or_load("k", ttl, counting("v1", &calls))
+            .await
+            .unwrap(),
+        "v1"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let s = a.shared().snapshot();
+    assert_eq!((s.misses, s.hits, s.l1_hits), (1, 1, 1));
+
+    // Another instance: empty L1, same Redis.
+    let b = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    wait_until("the fill to reach Redis", async || {
+        a.shared().snapshot().sets == 1
+    })
+    .await;
+    assert_eq!(
+        b.get_or_load("k", ttl, counting("other", &calls))
+            .await
+            .unwrap(),
+        "v1"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "b read Redis, not the loader"
+    );
+    assert_eq!(b.shared().snapshot().hit_rate_percent, 100.0);
+}
+
+#[actix::test]
+async fn an_entry_expires_after_its_ttl() {
+    let mut cfg = config(redis_url(), &namespace());
+    cfg.l1_ttl = Duration::from_millis(200);
+    let c = CacheHandle::start(CacheShared::start(&cfg).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    c.get_or_load("k", Duration::from_secs(1), counting("v", &calls))
+        .await
+        .unwrap();
+    wait_until("the fill", async || c.shared().snapshot().sets == 1).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    c.get_or_load("k", Duration::from_secs(1), counting("v", &calls))
+        .await
+        .unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "expired in both L1 and Redis"
+    );
+}
+
+#[actix::test]
+async fn an_invalidation_through_one_instance_is_seen_by_another() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let b = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let ttl = Duration::from_secs(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    // b caches the old value in its L1 (and Redis).
+    assert_eq!(
+        b.get_or_load("profile", ttl, counting("old", &calls))
+            .await
+            .unwrap(),
+        "old"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    a.invalidate(&["profile".to_owned()]).await;
+
+    wait_until("b to drop its copy", async || {
+        b.get_or_load("profile", ttl, counting("new", &calls))
+            .await
+            .unwrap()
+            == "new"
+    })
+    .await;
+}
+
+#[actix::test]
+async fn concurrent_misses_on_one_key_load_once() {
+    let c = CacheHandle::start(CacheShared::start(&config(redis_url(), &namespace())).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (c, calls) = (c.clone(), calls.clone());
+        tasks.push(actix::spawn(async move {
+            c.get_or_load("hot", Duration::from_secs(60), || {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, DbError>(42u32)
+                }
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 42);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[actix::test]
+async fn a_loader_error_is_returned_and_not_cached() {
+    let c = CacheHandle::start(CacheShared::start(&config(redis_url(), &namespace())).unwrap());
+    let err = c
+        .get_or_load("missing", Duration::from_secs(60), || async {
+            Err::<u8, _>(DbError::NotFound)
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::NotFound));
+    let ok = c
+        .get_or_load("missing", Duration::from_secs(60), || async {
+            Ok::<u8, DbError>(7)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok, 7);
+}
+
+#[actix::test]
+async fn a_stalled_redis_costs_a_timeout_then_the_circuit_skips_it_and_nothing_fails() {
+    let proxy = FreezableProxy::start(host_port(&redis_url())).await;
+    let mut cfg = config(proxy.url_for(&redis_url()), &namespace());
+    cfg.l1_ttl = Duration::from_millis(1);
+    let c = CacheHandle::start(CacheShared::start(&cfg).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(60);
+    c.get_or_load("k", ttl, counting("db", &calls))
+        .await
+        .unwrap();
+
+    proxy.freeze(true);
+    let mut slow = 0;
+    for i in 0..20 {
+        let started = Instant::now();
+        let v = c
+            .get_or_load(&format!("k{i}"), ttl, counting("db", &calls))
+            .await
+            .unwrap();
+        assert_eq!(v, "db");
+        if started.elapsed() > Duration::from_millis(40) {
+            slow += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "read {i} waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        slow <= 4,
+        "the circuit should stop waiting on Redis ({slow} slow reads)"
+    );
+    assert!(c.shared().snapshot().errors >= 3);
+    assert!(c.shared().snapshot().circuit_open);
+
+    proxy.freeze(false);
+    wait_until("the probe to close the circuit", async || {
+        c.shared().is_connected()
+    })
+    .await;
+}
+
+#[actix::test]
+async fn after_redis_is_killed_and_restarted_the_cache_reconnects_by_itself() {
+    let proxy = FreezableProxy::start(host_port(&redis_url())).await;
+    let c = CacheHandle::start(
+        CacheShared::start(&config(proxy.url_for(&redis_url()), &namespace())).unwrap(),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_secs(60);
+    c.get_or_load("a", ttl, counting("v", &calls))
+        .await
+        .unwrap();
+    wait_until("connected", async || c.shared().is_connected()).await;
+
+    proxy.cut();
+    for i in 0..5 {
+        assert_eq!(
+            c.get_or_load(&format!("down{i}"), ttl, counting("v", &calls))
+                .await
+                .unwrap(),
+            "v"
+        );
+    }
+    wait_until("the probe to notice", async || !c.shared().is_connected()).await;
+
+    proxy.restore();
+    wait_until("a reconnect", async || c.shared().is_connected()).await;
+    let sets_before = c.shared().snapshot().sets;
+    c.get_or_load("after", ttl, counting("v", &calls))
+        .await
+        .unwrap();
+    wait_until("a write to reach Redis again", async || {
+        c.shared().snapshot().sets > sets_before
+    })
+    .await;
+}
+
+#[actix::test]
+async fn an_invalidation_made_while_redis_was_stalled_is_replayed_before_redis_is_read() {
+    let ns = namespace();
+    let proxy = FreezableProxy::start(host_port(&redis_url())).await;
+    let mut cfg = config(proxy.url_for(&redis_url()), &ns);
+    cfg.l1_ttl = Duration::from_millis(1);
+    let c = CacheHandle::start(CacheShared::start(&cfg).unwrap());
+    let ttl = Duration::from_secs(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    c.get_or_load("profile", ttl, counting("old", &calls))
+        .await
+        .unwrap();
+    wait_until("the fill", async || c.shared().snapshot().sets == 1).await;
+
+    // Freeze Redis, update the profile (the database now says "new").
+    proxy.freeze(true);
+    c.invalidate(&["profile".to_owned()]).await;
+    assert_eq!(c.shared().snapshot().pending_invalidations, 1);
+
+    // Thaw, read: the stale "old" in Redis must not come back.
+    proxy.freeze(false);
+    let v = c
+        .get_or_load("profile", ttl, counting("new", &calls))
+        .await
+        .unwrap();
+    assert_eq!(v, "new");
+    assert_eq!(c.shared().snapshot().pending_invalidations, 0);
+}
+
+#[actix::test]
+async fn with_the_cache_disabled_every_read_goes_to_the_loader_and_needs_no_redis() {
+    let mut cfg = config("redis://127.0.0.1:1/0".into(), &namespace());
+    cfg.enabled = false;
+    let c = CacheHandle::start(CacheShared::start(&cfg).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    for _ in 0..3 {
+        c.get_or_load("k", Duration::from_secs(60), counting("v", &calls))
+            .await
+            .unwrap();
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(!c.shared().snapshot().enabled);
+}
+
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    rest.split('/').next().unwrap().to_owned()
+}
