@@ -35,6 +35,9 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Serve a mock language model (Anthropic and OpenAI wire formats) with
+    /// configurable latency and failures, for tests and demos.
+    MockLlm(crate::mock_llm::MockOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(migrate_cmd(&settings, action)))
         }
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
+        Command::MockLlm(opts) => crate::mock_llm::run(opts),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
+    ("REMINDER_WEBHOOK_URL", "reminders.webhook_url"),
 ];
 
 /// Prefix for setting any key from the environment:
@@ -143,6 +144,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub log: LogSettings,
     pub actors: ActorsSettings,
+    pub reminders: ReminderSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -181,15 +183,116 @@ pub struct CacheSettings {
     pub namespace: String,
     pub pool_max_size: u32,
     pub op_timeout_ms: u64,
+    pub l1_ttl_ms: u64,
+    pub l1_max_entries: u64,
+    pub circuit_failures: u32,
+    pub circuit_open_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSettings {
     pub provider: String,
+    pub model: String,
+    pub base_url: ConnUrl,
     pub timeout_ms: u64,
+    pub retry_budget_ms: u64,
+    pub circuit_failures: u32,
+    pub circuit_open_ms: u64,
+    pub fallback_provider: String,
+    pub fallback_model: String,
+    pub fallback_base_url: ConnUrl,
     pub anthropic_api_key: Secret,
     pub openai_api_key: Secret,
+    pub openai_compatible_api_key: Secret,
+    pub embedding_provider: String,
+    pub embedding_model: String,
+    pub embedding_base_url: ConnUrl,
+    pub embedding_dimensions: usize,
+}
+
+/// The dimension of the `vector(384)` columns (migrations 003 and 004).
+pub const EMBEDDING_DIMENSIONS: usize = 384;
+
+impl LlmSettings {
+    /// The key a provider kind uses: required for anthropic and openai.
+    pub fn api_key_for(&self, provider: &str) -> &Secret {
+        match provider {
+            "anthropic" => &self.anthropic_api_key,
+            "openai" => &self.openai_api_key,
+            _ => &self.openai_compatible_api_key,
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let kinds = ["offline", "anthropic", "openai", "openai_compatible"];
+        let mut provider = |role: &str, kind: &str, model: &str, url: &str| {
+            if !kinds.contains(&kind) || kind == "offline" {
+                return;
+            }
+            if model.trim().is_empty() {
+                problems.push(format!(
+                    "`llm.{role}model`: expected a model name for the {kind} provider"
+                ));
+            }
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "`llm.{role}base_url`: expected empty or an http(s) URL"
+                ));
+            }
+            if matches!(kind, "anthropic" | "openai") && self.api_key_for(kind).is_empty() {
+                let var = if kind == "anthropic" {
+                    "ANTHROPIC_API_KEY"
+                } else {
+                    "OPENAI_API_KEY"
+                };
+                problems.push(format!(
+                    "`llm.{kind}_api_key` ({var}): required by the {kind} provider"
+                ));
+            }
+        };
+        provider("", &self.provider, &self.model, self.base_url.expose());
+        provider(
+            "fallback_",
+            &self.fallback_provider,
+            &self.fallback_model,
+            self.fallback_base_url.expose(),
+        );
+        provider(
+            "embedding_",
+            &self.embedding_provider,
+            &self.embedding_model,
+            self.embedding_base_url.expose(),
+        );
+        if !(self.fallback_provider.is_empty() || kinds.contains(&self.fallback_provider.as_str()))
+        {
+            problems.push(
+                "`llm.fallback_provider`: expected empty, offline, anthropic, openai or openai_compatible"
+                    .into(),
+            );
+        }
+        if !matches!(
+            self.embedding_provider.as_str(),
+            "offline" | "openai" | "openai_compatible"
+        ) {
+            problems.push(
+                "`llm.embedding_provider`: expected offline, openai or openai_compatible".into(),
+            );
+        }
+        if self.embedding_dimensions != EMBEDDING_DIMENSIONS {
+            problems.push(format!(
+                "`llm.embedding_dimensions`: expected {EMBEDDING_DIMENSIONS}, the size of the database's vector columns"
+            ));
+        }
+        if self.retry_budget_ms > 3_600_000 {
+            problems.push("`llm.retry_budget_ms`: expected milliseconds from 0 to 3600000".into());
+        }
+        if !(1..=1000).contains(&self.circuit_failures) {
+            problems.push("`llm.circuit_failures`: expected 1 to 1000".into());
+        }
+        problems
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -198,6 +301,16 @@ pub struct MetricsSettings {
     pub enabled: bool,
     pub require_api_key: bool,
     pub slow_request_threshold_ms: u64,
+}
+
+/// The reminder scheduler (one per process; safe on every instance).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderSettings {
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    /// May carry a token in its path or query, so it is never shown.
+    pub webhook_url: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -221,6 +334,7 @@ pub struct ActorsSettings {
     pub cache: ActorSettings,
     pub llm: ActorSettings,
     pub metrics: ActorSettings,
+    pub reminders: ActorSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -289,6 +403,8 @@ impl Settings {
     fn normalise(&mut self) {
         self.log.level = self.log.level.trim().to_ascii_lowercase();
         self.llm.provider = self.llm.provider.trim().to_ascii_lowercase();
+        self.llm.fallback_provider = self.llm.fallback_provider.trim().to_ascii_lowercase();
+        self.llm.embedding_provider = self.llm.embedding_provider.trim().to_ascii_lowercase();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
     }
@@ -346,7 +462,14 @@ impl Settings {
             ),
             ("database.probe_timeout_ms", self.database.probe_timeout_ms),
             ("cache.op_timeout_ms", self.cache.op_timeout_ms),
+            ("cache.l1_ttl_ms", self.cache.l1_ttl_ms),
+            ("cache.circuit_open_ms", self.cache.circuit_open_ms),
             ("llm.timeout_ms", self.llm.timeout_ms),
+            ("llm.circuit_open_ms", self.llm.circuit_open_ms),
+            (
+                "reminders.poll_interval_ms",
+                self.reminders.poll_interval_ms,
+            ),
             (
                 "metrics.slow_request_threshold_ms",
                 self.metrics.slow_request_threshold_ms,
@@ -362,12 +485,22 @@ impl Settings {
             ("actors.cache", self.actors.cache),
             ("actors.llm", self.actors.llm),
             ("actors.metrics", self.actors.metrics),
+            ("actors.reminders", self.actors.reminders),
         ] {
             check(
                 (1..=1_000_000).contains(&a.mailbox_capacity),
                 &format!("`{name}.mailbox_capacity`: expected 1 to 1000000"),
             );
         }
+        check(
+            self.actors.reminders.mailbox_capacity >= 2,
+            "`actors.reminders.mailbox_capacity`: expected at least 2 (a poll and a delivery)",
+        );
+        let hook = self.reminders.webhook_url.expose();
+        check(
+            hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://"),
+            "`reminders.webhook_url` (REMINDER_WEBHOOK_URL): expected empty or an http(s) URL",
+        );
         check(
             self.api.body_limit_bytes >= 1024,
             "`api.body_limit_bytes`: expected at least 1024",
@@ -389,6 +522,7 @@ impl Settings {
                 &format!("`api.cors_origins` (CORS_ORIGINS): {origin:?} is not an http(s) origin"),
             );
         }
+        problems.extend(self.llm.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -617,8 +751,76 @@ mod tests {
     }
 
     #[test]
+    fn a_hosted_llm_provider_needs_a_model_and_its_key() {
+        let e = load(&[("HEALTH_AGENT__LLM__PROVIDER", "anthropic")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`llm.model`"), "{e}");
+        assert!(e.contains("ANTHROPIC_API_KEY"), "{e}");
+        let e = load(&[
+            ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "openai"),
+            ("HEALTH_AGENT__LLM__FALLBACK_MODEL", "gpt-4o-mini"),
+            ("HEALTH_AGENT__LLM__FALLBACK_BASE_URL", "ftp://x"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(e.contains("OPENAI_API_KEY"), "{e}");
+        assert!(e.contains("llm.fallback_base_url"), "{e}");
+    }
+
+    #[test]
+    fn a_complete_llm_setup_loads_and_offline_stays_offline_with_a_key() {
+        let s = load(&[
+            ("HEALTH_AGENT__LLM__PROVIDER", "Anthropic"),
+            ("HEALTH_AGENT__LLM__MODEL", "claude-x"),
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+            ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "openai_compatible"),
+            ("HEALTH_AGENT__LLM__FALLBACK_MODEL", "llama3"),
+            (
+                "HEALTH_AGENT__LLM__FALLBACK_BASE_URL",
+                "http://127.0.0.1:11434/v1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.llm.provider, "anthropic");
+        assert_eq!(s.llm.api_key_for("anthropic").expose(), "sk-ant");
+        let offline = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
+        assert_eq!(offline.llm.provider, "offline");
+    }
+
+    #[test]
+    fn embeddings_must_fit_the_vector_columns() {
+        let e = load(&[("HEALTH_AGENT__LLM__EMBEDDING_DIMENSIONS", "768")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("llm.embedding_dimensions"), "{e}");
+        let e = load(&[("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "anthropic")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("llm.embedding_provider"), "{e}");
+    }
+
+    #[test]
     fn a_malformed_database_url_is_rejected() {
         let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().0;
         assert!(e.contains("DATABASE_URL"), "{e}");
+    }
+
+    #[test]
+    fn the_reminder_webhook_comes_from_its_variable_and_is_never_shown() {
+        let s = load(&[("REMINDER_WEBHOOK_URL", "https://hooks.example/t0ken")]).unwrap();
+        assert_eq!(
+            s.reminders.webhook_url.expose(),
+            "https://hooks.example/t0ken"
+        );
+        assert!(s.reminders.enabled);
+        assert_eq!(s.reminders.poll_interval_ms, 1000);
+        assert!(!s.redacted_toml().contains("t0ken"));
+        let e = load(&[("REMINDER_WEBHOOK_URL", "ftp://x")]).unwrap_err().0;
+        assert!(e.contains("REMINDER_WEBHOOK_URL"), "{e}");
+        let e = load(&[("HEALTH_AGENT__REMINDERS__POLL_INTERVAL_MS", "0")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("reminders.poll_interval_ms"), "{e}");
     }
 }

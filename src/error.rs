@@ -51,6 +51,10 @@ pub enum ApiError {
     },
     #[error("upstream timed out")]
     GatewayTimeout(&'static str),
+    /// 502: an upstream (the language model) answered with an error or
+    /// nonsense; `detail` names it, never its credentials.
+    #[error("bad gateway")]
+    BadGateway(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -77,6 +81,7 @@ impl ApiError {
             }
             ApiError::Unavailable { what, .. } => Some(format!("{what} is unavailable")),
             ApiError::GatewayTimeout(what) => Some(format!("{what} did not answer in time")),
+            ApiError::BadGateway(d) => Some(d.clone()),
             _ => None,
         }
     }
@@ -116,6 +121,7 @@ impl ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,6 +181,7 @@ impl From<DbError> for ApiError {
                 ApiError::bad_request("invalid data", format!("violates {constraint}"))
             }
             DbError::Query(e) => ApiError::Internal(e.into()),
+            DbError::Shared(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }
     }
 }
@@ -184,6 +191,24 @@ impl From<LlmError> for ApiError {
         match e {
             LlmError::Actor(a) => a.into(),
             LlmError::Timeout => ApiError::GatewayTimeout("the language model"),
+            LlmError::RateLimited { retry_after } => ApiError::Unavailable {
+                what: "the language model (rate limited)",
+                retry_after,
+            },
+            LlmError::Unavailable { retry_after, .. } => ApiError::Unavailable {
+                what: "the language model",
+                retry_after,
+            },
+            LlmError::Upstream { provider, status } => ApiError::BadGateway(format!(
+                "the language model provider {provider} answered HTTP {status}"
+            )),
+            LlmError::Malformed(why) => {
+                tracing::warn!(%why, "malformed language model answer");
+                ApiError::BadGateway(format!(
+                    "the language model provider {} sent a malformed answer",
+                    why.split(':').next().unwrap_or("")
+                ))
+            }
         }
     }
 }
@@ -249,6 +274,57 @@ mod tests {
             serde_json::from_slice(&to_bytes(res.into_body()).await.unwrap()).unwrap();
         assert_eq!(body["error"], "service overloaded");
         assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[actix_web::test]
+    async fn llm_failures_map_to_502_503_and_504() {
+        let cases = [
+            (
+                LlmError::Upstream {
+                    provider: "anthropic".into(),
+                    status: 500,
+                },
+                502,
+                None,
+            ),
+            (LlmError::Malformed("openai: eof".into()), 502, None),
+            (
+                LlmError::RateLimited {
+                    retry_after: Duration::from_secs(3),
+                },
+                503,
+                Some("3"),
+            ),
+            (
+                LlmError::Unavailable {
+                    provider: "openai".into(),
+                    retry_after: Duration::from_millis(200),
+                },
+                503,
+                Some("1"),
+            ),
+            (LlmError::Timeout, 504, None),
+        ];
+        for (e, status, retry_after) in cases {
+            let res = ApiError::from(e).error_response();
+            assert_eq!(res.status(), status);
+            assert_eq!(
+                res.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .as_deref(),
+                retry_after
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(&to_bytes(res.into_body()).await.unwrap()).unwrap();
+            if status == 502 {
+                let detail = body["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("anthropic") || detail.contains("openai"),
+                    "{detail}"
+                );
+            }
+        }
     }
 
     #[actix_web::test]

@@ -6,6 +6,7 @@ pub use domain;
 pub mod config;
 pub mod error;
 pub mod middleware;
+pub mod mock_llm;
 pub mod routes;
 pub mod startup;
 pub mod state;

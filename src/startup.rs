@@ -10,14 +10,15 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{http, web, App, HttpServer};
 use actors::cache::{CacheConfig, CacheShared};
 use actors::db::{DbConfig, DbShared};
-use actors::llm::{LlmConfig, LlmShared};
+use actors::llm::{LlmConfig, LlmShared, ProviderConfig, ProviderKind};
 use actors::metrics::MetricsHandle;
+use actors::reminders::{ReminderConfig, ReminderSchedulerHandle};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
-use crate::middleware::{auth, observe, request_id};
+use crate::middleware::{auth, idempotency, observe, request_id};
 use crate::routes;
 use crate::state::{AppState, Shared};
 
@@ -25,6 +26,7 @@ pub struct Application {
     port: u16,
     server: Server,
     shared: Arc<Shared>,
+    reminders: Option<ReminderSchedulerHandle>,
 }
 
 /// The recorder is process-global; tests build many applications in one process.
@@ -57,10 +59,7 @@ impl Application {
         let prometheus = prometheus()?;
         let db = DbShared::start(&db_config(&settings)).context("database settings")?;
         let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;
-        let llm = LlmShared::new(&LlmConfig {
-            timeout: Duration::from_millis(settings.llm.timeout_ms),
-            mailbox_capacity: settings.actors.llm.mailbox_capacity,
-        });
+        let llm = LlmShared::new(&llm_config(&settings)).context("llm settings")?;
         let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
         // Prometheus' histograms grow until upkeep runs.
         let upkeep = prometheus.clone();
@@ -105,6 +104,8 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
                 .configure(routes::config)
                 .default_service(web::to(not_found))
+                // Inside auth: only authenticated requests claim keys.
+                .wrap(from_fn(idempotency::idempotency))
                 .wrap(from_fn(auth::require_api_key))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
                 .wrap(Compress::default())
@@ -117,10 +118,24 @@ impl Application {
         .listen(listener)?
         .run();
 
+        // Once per process, on its own arbiter; instances share the work
+        // through the database.
+        let reminders = if shared.settings.reminders.enabled {
+            let cfg = reminder_config(&shared.settings);
+            let gate = shared.reminders.clone();
+            Some(
+                ReminderSchedulerHandle::start(&cfg, gate, Arc::clone(&shared.db))
+                    .context("reminder webhook client")?,
+            )
+        } else {
+            None
+        };
+
         Ok(Self {
             port,
             server,
             shared,
+            reminders,
         })
     }
 
@@ -141,6 +156,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port, "listening");
         let result = self.server.await;
+        if let Some(scheduler) = &self.reminders {
+            scheduler.stop();
+        }
         if let Some(summary) = self.shared.metrics.flush().await {
             tracing::info!(
                 requests = summary.total,
@@ -173,6 +191,7 @@ fn cors(origins: &[String]) -> Cors {
         .expose_headers([
             http::header::HeaderName::from_static("x-request-id"),
             http::header::RETRY_AFTER,
+            idempotency::REPLAYED,
         ])
         .max_age(600);
     origins.iter().fold(base, |c, o| {
@@ -200,6 +219,14 @@ pub fn db_config(s: &Settings) -> DbConfig {
     }
 }
 
+pub fn reminder_config(s: &Settings) -> ReminderConfig {
+    let r = &s.reminders;
+    ReminderConfig {
+        poll_interval: Duration::from_millis(r.poll_interval_ms),
+        webhook_url: Some(r.webhook_url.expose().to_owned()).filter(|u| !u.is_empty()),
+    }
+}
+
 fn cache_config(s: &Settings) -> CacheConfig {
     let c = &s.cache;
     CacheConfig {
@@ -209,5 +236,49 @@ fn cache_config(s: &Settings) -> CacheConfig {
         pool_max_size: c.pool_max_size,
         op_timeout: Duration::from_millis(c.op_timeout_ms),
         mailbox_capacity: s.actors.cache.mailbox_capacity,
+        l1_ttl: Duration::from_millis(c.l1_ttl_ms),
+        l1_max_entries: c.l1_max_entries,
+        circuit_failures: c.circuit_failures,
+        circuit_open: Duration::from_millis(c.circuit_open_ms),
+    }
+}
+
+pub fn llm_config(s: &Settings) -> LlmConfig {
+    let l = &s.llm;
+    // Validated at load: an unknown kind cannot get here; offline is the safe reading.
+    let provider = |kind: &str, model: &str, url: &str| {
+        let kind = ProviderKind::parse(kind).unwrap_or(ProviderKind::Offline);
+        ProviderConfig {
+            kind,
+            model: model.to_owned(),
+            base_url: url.to_owned(),
+            api_key: match kind {
+                ProviderKind::Offline => String::new(),
+                _ => l.api_key_for(kind.name()).expose().to_owned(),
+            },
+        }
+    };
+    LlmConfig {
+        timeout: Duration::from_millis(l.timeout_ms),
+        mailbox_capacity: s.actors.llm.mailbox_capacity,
+        primary: provider(&l.provider, &l.model, l.base_url.expose()),
+        fallback: (!l.fallback_provider.is_empty()).then(|| {
+            provider(
+                &l.fallback_provider,
+                &l.fallback_model,
+                l.fallback_base_url.expose(),
+            )
+        }),
+        embeddings: (l.embedding_provider != "offline").then(|| {
+            provider(
+                &l.embedding_provider,
+                &l.embedding_model,
+                l.embedding_base_url.expose(),
+            )
+        }),
+        embedding_dimensions: l.embedding_dimensions,
+        retry_budget: Duration::from_millis(l.retry_budget_ms),
+        circuit_failures: l.circuit_failures,
+        circuit_open: Duration::from_millis(l.circuit_open_ms),
     }
 }

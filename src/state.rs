@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actors::cache::{CacheHandle, CacheShared};
 use actors::db::{DbHandle, DbShared};
+use actors::gate::Gate;
 use actors::llm::{LlmHandle, LlmShared};
 use actors::metrics::MetricsHandle;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -23,6 +24,8 @@ pub struct Shared {
     pub llm: Arc<LlmShared>,
     pub metrics: MetricsHandle,
     pub prometheus: PrometheusHandle,
+    /// The reminder scheduler's gate (its claims and deliveries), for metrics.
+    pub reminders: Gate,
     slow_threshold_ms: AtomicU64,
 }
 
@@ -37,6 +40,7 @@ impl Shared {
     ) -> Self {
         let api_keys = ApiKeys::new(settings.api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
+        let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
         Self {
             settings,
             api_keys,
@@ -46,6 +50,7 @@ impl Shared {
             metrics,
             prometheus,
             slow_threshold_ms: AtomicU64::new(slow),
+            reminders,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Why a message could not be served by an actor.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 pub enum ActorError {
     /// The gate is full: the caller should answer 503 with `Retry-After`.
     #[error("{actor} actor is overloaded")]

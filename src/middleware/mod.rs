@@ -1,6 +1,7 @@
 //! Request middleware, outermost first: request id → observe (metrics, slow
-//! requests, actor trace) → CORS → API key.
+//! requests, actor trace) → CORS → API key → Idempotency-Key (POSTs).
 
 pub mod auth;
+pub mod idempotency;
 pub mod observe;
 pub mod request_id;

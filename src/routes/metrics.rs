@@ -21,6 +21,7 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
         shared.cache.gate(),
         shared.llm.gate(),
         shared.metrics.gate(),
+        &shared.reminders,
     ] {
         let s = gate.stats().snapshot();
         metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
@@ -79,6 +80,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         shared.cache.gate(),
         shared.llm.gate(),
         shared.metrics.gate(),
+        &shared.reminders,
     ] {
         let s = gate.stats().snapshot();
         actors.insert(

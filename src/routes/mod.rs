@@ -1,7 +1,10 @@
 //! The route table, in one place.
 
+mod food;
+mod gamification;
 mod health;
 mod metrics;
+mod reminders;
 mod users;
 
 use actix_web::web;
@@ -14,9 +17,60 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/metrics", web::get().to(metrics::metrics))
+                .route(
+                    "/users/{user_id}/reminders",
+                    web::post().to(reminders::create_reminder),
+                )
+                .route(
+                    "/users/{user_id}/reminders",
+                    web::get().to(reminders::list_reminders),
+                )
+                .route(
+                    "/users/{user_id}/reminders/{id}/status",
+                    web::get().to(reminders::reminder_status),
+                )
+                .route(
+                    "/users/{user_id}/reminders/{id}/complete",
+                    web::post().to(reminders::complete_reminder),
+                )
+                .route(
+                    "/users/{user_id}/reminders/{id}",
+                    web::delete().to(reminders::delete_reminder),
+                )
+                .route("/users/{user_id}/food", web::post().to(food::log_food))
+                .route("/users/{user_id}/food", web::get().to(food::food_day))
+                .route("/users/{user_id}/xp", web::get().to(gamification::xp))
+                .route(
+                    "/users/{user_id}/streaks",
+                    web::get().to(gamification::streaks),
+                )
+                .route(
+                    "/users/{user_id}/achievements",
+                    web::get().to(gamification::achievements),
+                )
                 .route("/users", web::post().to(users::create_user))
                 .route("/users/{user_id}", web::get().to(users::get_user))
-                .route("/users/{user_id}", web::delete().to(users::delete_user)),
+                .route("/users/{user_id}", web::delete().to(users::delete_user))
+                .route(
+                    "/users/{user_id}/profile",
+                    web::get().to(users::get_profile),
+                )
+                .route(
+                    "/users/{user_id}/profile",
+                    web::patch().to(users::patch_profile),
+                )
+                .route(
+                    "/users/{user_id}/preferences",
+                    web::get().to(users::get_preferences),
+                )
+                .route(
+                    "/users/{user_id}/preferences",
+                    web::patch().to(users::patch_preferences),
+                )
+                .route(
+                    "/users/{user_id}/conversation",
+                    web::delete().to(users::clear_conversation),
+                ),
         );
 }
 

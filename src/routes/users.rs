@@ -1,10 +1,14 @@
 use actix_web::{web, HttpResponse};
-use actors::db::ops::{CreateUser, DeleteUser, GetUser, UserRow};
+use actors::db::ops::{
+    ClearConversation, CreateUser, DeleteUser, GetUser, SetPreference, SetProfileField, UserRow,
+};
+use actors::db::DbError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use domain::profile;
 use domain::UserId;
 
 #[derive(Debug, Deserialize)]
@@ -24,21 +28,20 @@ pub struct UserResponse {
 
 /// Preferences a user has not set read as these.
 pub fn with_default_preferences(stored: &Value) -> Value {
-    let mut out = serde_json::json!({"tone": "friendly", "brevity": "medium"});
-    if let (Some(o), Some(s)) = (out.as_object_mut(), stored.as_object()) {
-        for (k, v) in s {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    out
+    profile::with_preference_defaults(stored)
+}
+
+/// The profile as clients read it (`timezone` defaults to UTC).
+pub fn with_default_profile(stored: &Value) -> Value {
+    profile::with_profile_defaults(stored)
 }
 
 impl From<UserRow> for UserResponse {
     fn from(u: UserRow) -> Self {
         Self {
             preferences: with_default_preferences(&u.preferences),
+            profile: with_default_profile(&u.profile),
             user_id: u.user_id,
-            profile: u.profile,
         }
     }
 }
@@ -52,18 +55,23 @@ pub async fn create_user(
     state: web::Data<AppState>,
     body: web::Json<CreateUserRequest>,
 ) -> ApiResult<HttpResponse> {
-    let CreateUserRequest { user_id, profile } = body.into_inner();
+    let CreateUserRequest {
+        user_id,
+        profile: sent,
+    } = body.into_inner();
     let user_id = parse_user_id(&user_id)?;
+    let profile = profile::validate_profile(&sent.unwrap_or_default())
+        .map_err(|e| ApiError::invalid_field(&format!("profile.{}", e.field), e.why))?;
     let row = state
         .db
         .run(CreateUser {
             user_id: user_id.into_inner(),
-            profile: Value::Object(profile.unwrap_or_default()),
+            profile: Value::Object(profile),
             preferences: Value::Object(Map::new()),
         })
         .await
         .map_err(|e| match e {
-            actors::db::DbError::Conflict(_) => ApiError::Conflict("user already exists".into()),
+            DbError::Conflict(_) => ApiError::Conflict("user already exists".into()),
             other => other.into(),
         })?;
     Ok(HttpResponse::Created().json(UserResponse::from(row)))
@@ -102,4 +110,135 @@ pub async fn delete_user(
     } else {
         Err(ApiError::NotFound("user not found".into()))
     }
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::NotFound("user not found".into())
+}
+
+/// `GET /api/v1/users/{user_id}/profile`.
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Value>> {
+    let user_id = parse_user_id(&path)?;
+    let row = state
+        .db
+        .run(GetUser {
+            user_id: user_id.into_inner(),
+        })
+        .await?
+        .ok_or_else(user_not_found)?;
+    Ok(web::Json(with_default_profile(&row.profile)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchProfileRequest {
+    field: String,
+    /// `null` removes the field; absent is a 400, not a removal.
+    #[serde(deserialize_with = "present")]
+    value: Option<Value>,
+}
+
+/// Distinguishes `"value": null` (removal) from a missing `value` (an error):
+/// serde treats an absent `Option` as `None` unless told otherwise.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(|v| if v.is_null() { None } else { Some(v) })
+}
+
+/// `PATCH /api/v1/users/{user_id}/profile` `{"field","value"}`: 200 with the
+/// updated profile; `value: null` removes the field.
+pub async fn patch_profile(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PatchProfileRequest>,
+) -> ApiResult<web::Json<Value>> {
+    let user_id = parse_user_id(&path)?;
+    let PatchProfileRequest { field, value } = body.into_inner();
+    profile::check_name(&field).map_err(|why| ApiError::invalid_field("field", why))?;
+    let value = value
+        .map(|v| profile::profile_value(&field, &v))
+        .transpose()
+        .map_err(|why| ApiError::invalid_field("value", format!("{field} {why}")))?;
+    let stored = state
+        .db
+        .run(SetProfileField {
+            user_id: user_id.into_inner(),
+            field,
+            value,
+        })
+        .await?
+        .ok_or_else(user_not_found)?;
+    Ok(web::Json(with_default_profile(&stored)))
+}
+
+/// `GET /api/v1/users/{user_id}/preferences`, defaults filled in.
+pub async fn get_preferences(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Value>> {
+    let user_id = parse_user_id(&path)?;
+    let row = state
+        .db
+        .run(GetUser {
+            user_id: user_id.into_inner(),
+        })
+        .await?
+        .ok_or_else(user_not_found)?;
+    Ok(web::Json(with_default_preferences(&row.preferences)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPreferenceRequest {
+    preference: String,
+    #[serde(deserialize_with = "present")]
+    value: Option<Value>,
+}
+
+/// `PATCH /api/v1/users/{user_id}/preferences` `{"preference","value"}`: 200
+/// with the updated preferences; `value: null` restores the default.
+pub async fn patch_preferences(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PatchPreferenceRequest>,
+) -> ApiResult<web::Json<Value>> {
+    let user_id = parse_user_id(&path)?;
+    let PatchPreferenceRequest { preference, value } = body.into_inner();
+    profile::check_name(&preference).map_err(|why| ApiError::invalid_field("preference", why))?;
+    let value = value
+        .map(|v| profile::preference_value(&preference, &v))
+        .transpose()
+        .map_err(|why| ApiError::invalid_field("value", format!("{preference} {why}")))?;
+    let stored = state
+        .db
+        .run(SetPreference {
+            user_id: user_id.into_inner(),
+            preference,
+            value,
+        })
+        .await?
+        .ok_or_else(user_not_found)?;
+    Ok(web::Json(with_default_preferences(&stored)))
+}
+
+/// `DELETE /api/v1/users/{user_id}/conversation`: 204; the profile,
+/// preferences and long-term memories stay.
+pub async fn clear_conversation(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let user_id = parse_user_id(&path)?;
+    state
+        .db
+        .run(ClearConversation {
+            user_id: user_id.into_inner(),
+        })
+        .await
+        .map_err(|e| match e {
+            DbError::NotFound => user_not_found(),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -4,9 +4,15 @@
 mod backpressure;
 mod cli;
 mod errors;
+mod food;
+mod gamification;
 mod health;
 mod helpers;
+mod idempotency;
+mod llm;
 mod migrations;
+mod profile;
+mod reminders;
 mod security;
 mod shutdown;
 mod users;

@@ -22,6 +22,26 @@ pub enum DbError {
     Rejected(String),
     #[error("database error: {0}")]
     Query(tokio_postgres::Error),
+    /// A failure seen by another caller sharing the same load (single-flight).
+    #[error("database error: {0}")]
+    Shared(String),
+}
+
+impl DbError {
+    /// A copy for the other waiters of a shared load; driver errors, which
+    /// cannot be cloned, keep their message.
+    pub fn duplicate(&self) -> DbError {
+        match self {
+            DbError::Actor(a) => DbError::Actor(*a),
+            DbError::Unavailable(s) => DbError::Unavailable(s.clone()),
+            DbError::Timeout => DbError::Timeout,
+            DbError::NotFound => DbError::NotFound,
+            DbError::Conflict(s) => DbError::Conflict(s.clone()),
+            DbError::Rejected(s) => DbError::Rejected(s.clone()),
+            DbError::Query(e) => DbError::Shared(e.to_string()),
+            DbError::Shared(s) => DbError::Shared(s.clone()),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for DbError {

@@ -196,23 +196,38 @@ pub struct StreakRow {
     pub last_date: Option<NaiveDate>,
 }
 
+/// The timezone a stored profile `timezone` means: UTC when unset or not an
+/// IANA name (the same reading as `lock_user_tz`).
+pub(crate) fn profile_timezone(raw: Option<&str>) -> Tz {
+    raw.and_then(|t| domain::time::parse_timezone(t).ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// A user's streaks with the timezone their days are counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streaks {
+    pub timezone: Tz,
+    pub rows: Vec<StreakRow>,
+}
+
 /// A user's stored streaks (both types, zero when never active). `current`
 /// is as of the last action; the caller zeroes it when that day is older
-/// than yesterday in the user's timezone.
+/// than yesterday in the user's timezone, which comes along for that.
 #[derive(Debug, Clone)]
 pub struct GetStreaks {
     pub user_id: String,
 }
 
 impl DbOperation for GetStreaks {
-    type Output = Vec<StreakRow>;
+    type Output = Streaks;
     const NAME: &'static str = "get_streaks";
     const READ_ONLY: bool = true;
 
-    async fn run(self, client: &mut Client) -> Result<Vec<StreakRow>, DbError> {
+    async fn run(self, client: &mut Client) -> Result<Streaks, DbError> {
         let rows = client
             .query_typed(
-                "SELECT t.kind, COALESCE(s.current, 0), COALESCE(s.best, 0), s.last_date
+                "SELECT t.kind, COALESCE(s.current, 0), COALESCE(s.best, 0), s.last_date,
+                        u.profile->>'timezone'
                    FROM users u
                    CROSS JOIN (VALUES ('food_logging'), ('reminders')) AS t(kind)
                    LEFT JOIN streaks s ON s.user_id = u.user_id AND s.streak_type = t.kind
@@ -221,18 +236,19 @@ impl DbOperation for GetStreaks {
                 &[(&self.user_id, Type::TEXT)],
             )
             .await?;
-        if rows.is_empty() {
-            return Err(DbError::NotFound);
-        }
-        Ok(rows
-            .iter()
-            .map(|r| StreakRow {
-                streak_type: r.get(0),
-                current: r.get(1),
-                best: r.get(2),
-                last_date: r.get(3),
-            })
-            .collect())
+        let first = rows.first().ok_or(DbError::NotFound)?;
+        Ok(Streaks {
+            timezone: profile_timezone(first.get::<_, Option<&str>>(4)),
+            rows: rows
+                .iter()
+                .map(|r| StreakRow {
+                    streak_type: r.get(0),
+                    current: r.get(1),
+                    best: r.get(2),
+                    last_date: r.get(3),
+                })
+                .collect(),
+        })
     }
 }
 

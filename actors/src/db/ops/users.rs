@@ -115,3 +115,93 @@ pub async fn lock_user_tz(
         .and_then(|t| domain::time::parse_timezone(&t).ok())
         .unwrap_or(chrono_tz::UTC))
 }
+
+/// Sets one profile field, or removes it when `value` is `None`, in one
+/// statement; returns the stored profile, `None` when the user does not exist.
+#[derive(Debug, Clone)]
+pub struct SetProfileField {
+    pub user_id: String,
+    pub field: String,
+    pub value: Option<Value>,
+}
+
+impl DbOperation for SetProfileField {
+    type Output = Option<Value>;
+    const NAME: &'static str = "set_profile_field";
+
+    async fn run(self, client: &mut Client) -> Result<Option<Value>, DbError> {
+        let rows = client
+            .query_typed(
+                "UPDATE users SET
+                     profile = CASE WHEN $3::jsonb IS NULL THEN profile - $2
+                                    ELSE profile || jsonb_build_object($2, $3) END,
+                     updated_at = now()
+                 WHERE user_id = $1 RETURNING profile",
+                &[
+                    (&self.user_id, Type::TEXT),
+                    (&self.field, Type::TEXT),
+                    (&self.value, Type::JSONB),
+                ],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+}
+
+/// Sets one preference, or removes it when `value` is `None`, in one
+/// statement; returns the stored preferences, `None` when the user does not exist.
+#[derive(Debug, Clone)]
+pub struct SetPreference {
+    pub user_id: String,
+    pub preference: String,
+    pub value: Option<Value>,
+}
+
+impl DbOperation for SetPreference {
+    type Output = Option<Value>;
+    const NAME: &'static str = "set_preference";
+
+    async fn run(self, client: &mut Client) -> Result<Option<Value>, DbError> {
+        let rows = client
+            .query_typed(
+                "UPDATE users SET
+                     preferences = CASE WHEN $3::jsonb IS NULL THEN preferences - $2
+                                        ELSE preferences || jsonb_build_object($2, $3) END,
+                     updated_at = now()
+                 WHERE user_id = $1 RETURNING preferences",
+                &[
+                    (&self.user_id, Type::TEXT),
+                    (&self.preference, Type::TEXT),
+                    (&self.value, Type::JSONB),
+                ],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+}
+
+/// Deletes a user's conversation history; profile, preferences and long-term
+/// memories stay. Returns how many messages went; `NotFound` for an unknown user.
+#[derive(Debug, Clone)]
+pub struct ClearConversation {
+    pub user_id: String,
+}
+
+impl DbOperation for ClearConversation {
+    type Output = u64;
+    const NAME: &'static str = "clear_conversation";
+
+    async fn run(self, client: &mut Client) -> Result<u64, DbError> {
+        let tx = client.transaction().await?;
+        // The lock orders this after a chat turn already writing for the user.
+        lock_user_tz(&tx, &self.user_id).await?;
+        let deleted = tx
+            .execute_typed(
+                "DELETE FROM conversation_history WHERE user_id = $1",
+                &[(&self.user_id, Type::TEXT)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,285 @@
+//! Chat history, long-term memories and the chat's context.
+//!
+//! Vectors travel as pgvector's text form cast in SQL (`$n::text::vector`):
+//! it keeps every statement a single typed round trip without looking up the
+//! extension type's OID per connection.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::gamification::XpEvent;
+use serde_json::Value;
+use tokio_postgres::types::Type;
+
+use crate::db::ops::gamification::{award, Award};
+use crate::db::{Client, DbError, DbOperation};
+
+/// `[0.1,0.2,...]`, pgvector's text input.
+pub fn vector_text(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 10 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("{x}"));
+    }
+    s.push(']');
+    s
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    pub role: String,
+    pub content: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryHit {
+    pub content: String,
+    pub distance: f64,
+}
+
+/// Everything the chat needs before calling the model, in one connection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatContext {
+    pub exists: bool,
+    pub profile: Value,
+    pub preferences: Value,
+    pub timezone: String,
+    /// Oldest first.
+    pub history: Vec<HistoryTurn>,
+    pub memories: Vec<MemoryHit>,
+    pub food_entries_today: i64,
+    pub calories_today: f64,
+    pub protein_today: f64,
+    pub carbs_today: f64,
+    pub fat_today: f64,
+    pub food_streak: i32,
+    pub food_streak_last: Option<NaiveDate>,
+    pub reminders_active: i64,
+    pub total_xp: i64,
+}
+
+/// Loads the chat context: profile, the last `history_limit` messages, the
+/// user's exact top-`memory_k` memories nearest to `query_embedding`
+/// (B-tree on user_id, then exact distance: never another user's rows),
+/// today's food totals in the user's timezone, streak, reminders and XP.
+#[derive(Debug, Clone)]
+pub struct LoadChatContext {
+    pub user_id: String,
+    pub history_limit: i64,
+    pub query_embedding: Vec<f32>,
+    pub memory_k: i64,
+    pub now: DateTime<Utc>,
+}
+
+impl DbOperation for LoadChatContext {
+    type Output = ChatContext;
+    const NAME: &'static str = "load_chat_context";
+    const READ_ONLY: bool = true;
+
+    async fn run(self, client: &mut Client) -> Result<ChatContext, DbError> {
+        let uid = &self.user_id;
+        let user = client
+            .query_typed(
+                "SELECT u.profile, u.preferences, COALESCE(s.total_xp, 0)
+                   FROM users u LEFT JOIN user_stats s ON s.user_id = u.user_id
+                  WHERE u.user_id = $1",
+                &[(uid, Type::TEXT)],
+            )
+            .await?;
+        let Some(row) = user.first() else {
+            return Ok(ChatContext::default());
+        };
+        let profile: Value = row.get(0);
+        let tz_name = profile
+            .get("timezone")
+            .and_then(Value::as_str)
+            .unwrap_or("UTC")
+            .to_owned();
+        let tz = domain::time::parse_timezone(&tz_name).unwrap_or(chrono_tz::UTC);
+        let today = domain::time::local_date(self.now, tz);
+        let mut ctx = ChatContext {
+            exists: true,
+            profile,
+            preferences: row.get(1),
+            total_xp: row.get(2),
+            timezone: tz_name,
+            ..Default::default()
+        };
+        let mut history: Vec<HistoryTurn> = client
+            .query_typed(
+                "SELECT role, content, \"timestamp\" FROM conversation_history
+                  WHERE user_id = $1 ORDER BY \"timestamp\" DESC, id DESC LIMIT $2",
+                &[(uid, Type::TEXT), (&self.history_limit, Type::INT8)],
+            )
+            .await?
+            .iter()
+            .map(|r| HistoryTurn {
+                role: r.get(0),
+                content: r.get(1),
+                timestamp: r.get(2),
+            })
+            .collect();
+        history.reverse();
+        ctx.history = history;
+        let q = vector_text(&self.query_embedding);
+        ctx.memories = client
+            .query_typed(
+                "SELECT content, (embedding <=> $2::text::vector)::float8 AS d FROM memories
+                  WHERE user_id = $1 ORDER BY embedding <=> $2::text::vector LIMIT $3",
+                &[
+                    (uid, Type::TEXT),
+                    (&q, Type::TEXT),
+                    (&self.memory_k, Type::INT8),
+                ],
+            )
+            .await?
+            .iter()
+            .map(|r| MemoryHit {
+                content: r.get(0),
+                distance: r.get(1),
+            })
+            .collect();
+        let food = client
+            .query_typed(
+                "SELECT count(*), COALESCE(sum(calories), 0), COALESCE(sum(protein_g), 0),
+                        COALESCE(sum(carbs_g), 0), COALESCE(sum(fat_g), 0)
+                   FROM food_entries WHERE user_id = $1 AND local_date = $2",
+                &[(uid, Type::TEXT), (&today, Type::DATE)],
+            )
+            .await?;
+        if let Some(f) = food.first() {
+            ctx.food_entries_today = f.get(0);
+            ctx.calories_today = f.get(1);
+            ctx.protein_today = f.get(2);
+            ctx.carbs_today = f.get(3);
+            ctx.fat_today = f.get(4);
+        }
+        let misc = client
+            .query_typed(
+                "SELECT (SELECT current FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
+                        (SELECT last_date FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
+                        (SELECT count(*) FROM reminders WHERE user_id = $1 AND active)",
+                &[(uid, Type::TEXT)],
+            )
+            .await?;
+        if let Some(m) = misc.first() {
+            let last: Option<NaiveDate> = m.get(1);
+            // A streak whose last day is before yesterday is broken.
+            let alive = last.is_some_and(|d| (today - d).num_days() <= 1);
+            ctx.food_streak = if alive {
+                m.get::<_, Option<i32>>(0).unwrap_or(0)
+            } else {
+                0
+            };
+            ctx.food_streak_last = last;
+            ctx.reminders_active = m.get(2);
+        }
+        Ok(ctx)
+    }
+}
+
+/// A fact to remember, with its embedding.
+#[derive(Debug, Clone)]
+pub struct NewMemory {
+    pub kind: String,
+    pub content: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Persists one chat exchange in ONE transaction, before the answer is
+/// returned: creates the user on first contact, stores both messages with
+/// their embeddings and any new memories, and awards the chat XP once per
+/// `source_key`. Anything failing leaves nothing behind.
+#[derive(Debug, Clone)]
+pub struct SaveChatExchange {
+    pub user_id: String,
+    pub user_message: String,
+    pub user_embedding: Vec<f32>,
+    pub assistant_message: String,
+    pub assistant_embedding: Vec<f32>,
+    pub memories: Vec<NewMemory>,
+    pub source_key: String,
+    pub at: DateTime<Utc>,
+}
+
+impl DbOperation for SaveChatExchange {
+    type Output = Option<Award>;
+    const NAME: &'static str = "save_chat_exchange";
+
+    async fn run(self, client: &mut Client) -> Result<Option<Award>, DbError> {
+        let tx = client.transaction().await?;
+        tx.query_typed(
+            "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[(&self.user_id, Type::TEXT)],
+        )
+        .await?;
+        let tz = super::users::lock_user_tz(&tx, &self.user_id).await?;
+        let (u, a) = (
+            vector_text(&self.user_embedding),
+            vector_text(&self.assistant_embedding),
+        );
+        // The assistant's row is a microsecond later so the order is stable.
+        tx.query_typed(
+            "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\")
+             VALUES ($1, 'user', $2, $3::text::vector, $5),
+                    ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond')",
+            &[
+                (&self.user_id, Type::TEXT),
+                (&self.user_message, Type::TEXT),
+                (&u, Type::TEXT),
+                (&self.assistant_message, Type::TEXT),
+                (&self.at, Type::TIMESTAMPTZ),
+                (&a, Type::TEXT),
+            ],
+        )
+        .await?;
+        for m in &self.memories {
+            let e = vector_text(&m.embedding);
+            tx.query_typed(
+                "INSERT INTO memories (user_id, kind, content, embedding)
+                 VALUES ($1, $2, $3, $4::text::vector) ON CONFLICT (user_id, content) DO NOTHING",
+                &[
+                    (&self.user_id, Type::TEXT),
+                    (&m.kind, Type::TEXT),
+                    (&m.content, Type::TEXT),
+                    (&e, Type::TEXT),
+                ],
+            )
+            .await?;
+        }
+        let awarded = award(
+            &tx,
+            &self.user_id,
+            XpEvent::ChatMessage,
+            &self.source_key,
+            self.at,
+            tz,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(awarded)
+    }
+}
+
+/// Creates the user if it does not exist yet (first contact through chat).
+#[derive(Debug, Clone)]
+pub struct EnsureUser {
+    pub user_id: String,
+}
+
+impl DbOperation for EnsureUser {
+    type Output = bool;
+    const NAME: &'static str = "ensure_user";
+
+    async fn run(self, client: &mut Client) -> Result<bool, DbError> {
+        let created = client
+            .query_typed(
+                "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
+                &[(&self.user_id, Type::TEXT)],
+            )
+            .await?;
+        Ok(!created.is_empty())
+    }
+}

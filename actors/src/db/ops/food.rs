@@ -1,0 +1,217 @@
+//! The food log: entries with their nutrition, filed under the user's local
+//! day so a daily summary is one index range.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use domain::gamification::XpEvent;
+use domain::time::local_date;
+use tokio_postgres::types::Type;
+use tokio_postgres::Row;
+
+use super::gamification::{award, profile_timezone};
+use super::users::lock_user_tz;
+use crate::db::{Client, DbError, DbOperation};
+
+/// Columns of a stored entry, in `FoodEntryRow::from_row` order.
+const ENTRY_COLUMNS: &str = "f.id::text, f.user_id, f.description, f.quantity, f.food, f.grams,
+    f.calories, f.protein_g, f.carbs_g, f.fat_g, f.nutrition_source, f.logged_at, f.local_date";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoodEntryRow {
+    pub id: String,
+    pub user_id: String,
+    pub description: String,
+    pub quantity: Option<String>,
+    pub food: Option<String>,
+    pub grams: Option<f64>,
+    pub calories: Option<f64>,
+    pub protein_g: Option<f64>,
+    pub carbs_g: Option<f64>,
+    pub fat_g: Option<f64>,
+    pub nutrition_source: String,
+    pub logged_at: DateTime<Utc>,
+    pub local_date: NaiveDate,
+}
+
+impl FoodEntryRow {
+    /// Reads the entry from `r` starting at column `at`.
+    fn from_row(r: &Row, at: usize) -> Self {
+        Self {
+            id: r.get(at),
+            user_id: r.get(at + 1),
+            description: r.get(at + 2),
+            quantity: r.get(at + 3),
+            food: r.get(at + 4),
+            grams: r.get(at + 5),
+            calories: r.get(at + 6),
+            protein_g: r.get(at + 7),
+            carbs_g: r.get(at + 8),
+            fat_g: r.get(at + 9),
+            nutrition_source: r.get(at + 10),
+            logged_at: r.get(at + 11),
+            local_date: r.get(at + 12),
+        }
+    }
+}
+
+/// Where an entry's nutrition came from (`food_entries.nutrition_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NutritionSource {
+    User,
+    Estimated,
+    Unknown,
+}
+
+impl NutritionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NutritionSource::User => "user",
+            NutritionSource::Estimated => "estimated",
+            NutritionSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// A validated entry to store; the route has settled its nutrition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFoodEntry {
+    pub description: String,
+    pub quantity: Option<String>,
+    pub food: Option<String>,
+    pub grams: Option<f64>,
+    pub calories: Option<f64>,
+    pub protein_g: Option<f64>,
+    pub carbs_g: Option<f64>,
+    pub fat_g: Option<f64>,
+    pub source: NutritionSource,
+    pub logged_at: DateTime<Utc>,
+}
+
+/// Stores a food entry on the user's local day and awards its XP in the same
+/// transaction; `NotFound` (and nothing written) when the user does not exist.
+#[derive(Debug, Clone)]
+pub struct LogFood {
+    pub user_id: String,
+    pub entry: NewFoodEntry,
+}
+
+impl DbOperation for LogFood {
+    type Output = FoodEntryRow;
+    const NAME: &'static str = "log_food";
+
+    async fn run(self, client: &mut Client) -> Result<FoodEntryRow, DbError> {
+        let LogFood { user_id, entry: e } = self;
+        let tx = client.transaction().await?;
+        let tz = lock_user_tz(&tx, &user_id).await?;
+        let day = local_date(e.logged_at, tz);
+        let source = e.source.as_str();
+        let rows = tx
+            .query_typed(
+                &format!(
+                    "INSERT INTO food_entries AS f (user_id, description, quantity, food, grams,
+                         calories, protein_g, carbs_g, fat_g, nutrition_source, logged_at, local_date)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     RETURNING {ENTRY_COLUMNS}"
+                ),
+                &[
+                    (&user_id, Type::TEXT),
+                    (&e.description, Type::TEXT),
+                    (&e.quantity, Type::TEXT),
+                    (&e.food, Type::TEXT),
+                    (&e.grams, Type::FLOAT8),
+                    (&e.calories, Type::FLOAT8),
+                    (&e.protein_g, Type::FLOAT8),
+                    (&e.carbs_g, Type::FLOAT8),
+                    (&e.fat_g, Type::FLOAT8),
+                    (&source, Type::TEXT),
+                    (&e.logged_at, Type::TIMESTAMPTZ),
+                    (&day, Type::DATE),
+                ],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .map(|r| FoodEntryRow::from_row(r, 0))
+            .ok_or(DbError::NotFound)?;
+        award(
+            &tx,
+            &user_id,
+            XpEvent::FoodLogged,
+            &format!("food:{}", row.id),
+            e.logged_at,
+            tz,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+/// One local day of a user's food log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoodDay {
+    pub date: NaiveDate,
+    pub timezone: Tz,
+    /// Ordered by time eaten.
+    pub entries: Vec<FoodEntryRow>,
+}
+
+/// A user's entries for one local day (default: today in their timezone);
+/// `NotFound` when the user does not exist.
+#[derive(Debug, Clone)]
+pub struct GetFoodDay {
+    pub user_id: String,
+    pub date: Option<NaiveDate>,
+}
+
+impl DbOperation for GetFoodDay {
+    type Output = FoodDay;
+    const NAME: &'static str = "get_food_day";
+    const READ_ONLY: bool = true;
+
+    async fn run(self, client: &mut Client) -> Result<FoodDay, DbError> {
+        // Without a date, "today" depends on the timezone this same query
+        // reads; every zone's today lies within a day of UTC's, so read that
+        // window and keep the local day: one round trip either way.
+        let now = Utc::now();
+        let (from, to) = match self.date {
+            Some(d) => (d, d),
+            None => {
+                let utc_today = now.date_naive();
+                (utc_today - Duration::days(1), utc_today + Duration::days(1))
+            }
+        };
+        let rows = client
+            .query_typed(
+                &format!(
+                    "SELECT u.profile->>'timezone', {ENTRY_COLUMNS}
+                       FROM users u
+                       LEFT JOIN food_entries f ON f.user_id = u.user_id
+                            AND f.local_date BETWEEN $2 AND $3
+                      WHERE u.user_id = $1
+                      ORDER BY f.logged_at, f.created_at"
+                ),
+                &[
+                    (&self.user_id, Type::TEXT),
+                    (&from, Type::DATE),
+                    (&to, Type::DATE),
+                ],
+            )
+            .await?;
+        let first = rows.first().ok_or(DbError::NotFound)?;
+        let timezone = profile_timezone(first.get::<_, Option<&str>>(0));
+        let date = self.date.unwrap_or_else(|| local_date(now, timezone));
+        let entries = rows
+            .iter()
+            // The LEFT JOIN's lone all-null row means no entries.
+            .filter(|r| r.get::<_, Option<&str>>(1).is_some())
+            .map(|r| FoodEntryRow::from_row(r, 1))
+            .filter(|e| e.local_date == date)
+            .collect();
+        Ok(FoodDay {
+            date,
+            timezone,
+            entries,
+        })
+    }
+}

@@ -1,0 +1,365 @@
+//! `POST /api/v1/chat`: context → model (with tools) → persist → answer.
+//!
+//! 1. Load the context through the DbActor: profile, the last messages (or
+//!    the client's `message_history`), today's food, and the user's nearest
+//!    long-term memories by pgvector distance.
+//! 2. Ask the LlmActor; execute tool calls through the same actors as the
+//!    REST routes; ask again with the results (at most `MAX_TOOL_ROUNDS`).
+//! 3. Persist both messages, their embeddings and any newly stated facts in
+//!    one transaction, awarding the chat XP, before answering 200.
+
+use actix_web::web;
+use actors::db::ops::conversation::{ChatContext, LoadChatContext, NewMemory, SaveChatExchange};
+use actors::db::ops::conversation::EnsureUser;
+use actors::db::ops::{GetFoodDay, GetXp, LogFood};
+use actors::llm::{ChatRequest, ChatTurn, Role, ToolCall, ToolSpec};
+use chrono::Utc;
+use domain::coach::{self, CoachContext};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::users::parse_user_id;
+use crate::error::{now_rfc3339, ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The longest message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+const MAX_HISTORY_ITEMS: usize = 50;
+const HISTORY_WINDOW: i64 = 20;
+const MEMORY_K: i64 = 5;
+const MAX_TOOL_ROUNDS: usize = 3;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatBody {
+    user_id: String,
+    message: String,
+    #[serde(default)]
+    message_history: Option<Vec<HistoryItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryItem {
+    role: String,
+    content: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatResponse {
+    response: String,
+    timestamp: String,
+    user_id: String,
+}
+
+fn validate_text(field: &str, text: &str) -> ApiResult<()> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid_field(field, "must not be empty"));
+    }
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {MAX_MESSAGE_BYTES} bytes, got {}", text.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn client_history(items: &[HistoryItem]) -> ApiResult<Vec<ChatTurn>> {
+    if items.len() > MAX_HISTORY_ITEMS {
+        return Err(ApiError::invalid_field(
+            "message_history",
+            format!("at most {MAX_HISTORY_ITEMS} items, got {}", items.len()),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let role = match item.role.as_str() {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                other => {
+                    return Err(ApiError::invalid_field(
+                        &format!("message_history[{i}].role"),
+                        format!("must be \"user\" or \"assistant\", got {other:?}"),
+                    ))
+                }
+            };
+            validate_text(&format!("message_history[{i}].content"), &item.content)?;
+            Ok(turn(role, item.content.clone()))
+        })
+        .collect()
+}
+
+fn turn(role: Role, content: String) -> ChatTurn {
+    ChatTurn {
+        role,
+        content,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    }
+}
+
+fn system_prompt(ctx: &ChatContext) -> String {
+    let tone = ctx.preferences.get("tone").and_then(Value::as_str).unwrap_or("friendly");
+    let brevity = ctx.preferences.get("brevity").and_then(Value::as_str).unwrap_or("medium");
+    let mut p = format!(
+        "You are a supportive health coach. Tone: {tone}. Length: {brevity}. \
+         Use the tools to log food, read the food summary, create reminders and read XP.\n\
+         User profile: {}\n\
+         Today so far: {} food entries, {:.0} kcal, {:.0} g protein, {:.0} g carbs, {:.0} g fat. \
+         Food-logging streak: {} days. Active reminders: {}.\n\
+         What you know about the user:\n",
+        ctx.profile, ctx.food_entries_today, ctx.calories_today, ctx.protein_today,
+        ctx.carbs_today, ctx.fat_today, ctx.food_streak, ctx.reminders_active
+    );
+    for m in &ctx.memories {
+        p.push_str(&format!("- memory: the user {}\n", m.content));
+    }
+    p
+}
+
+fn tools() -> Vec<ToolSpec> {
+    let tool = |name: &str, description: &str, parameters: Value| ToolSpec {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        parameters,
+    };
+    vec![
+        tool(
+            "log_food",
+            "Log something the user ate.",
+            json!({"type": "object", "properties": {
+                "description": {"type": "string"}, "quantity": {"type": "string"},
+                "calories": {"type": "number"}, "protein_g": {"type": "number"},
+                "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}},
+                "required": ["description"]}),
+        ),
+        tool(
+            "get_food_summary",
+            "Today's food log and totals (or a given date, YYYY-MM-DD).",
+            json!({"type": "object", "properties": {"date": {"type": "string"}}}),
+        ),
+        tool(
+            "create_reminder",
+            "Create a daily (HH:MM) or one-time (RFC 3339) reminder.",
+            json!({"type": "object", "properties": {
+                "type": {"enum": ["daily", "one_time"]}, "message": {"type": "string"},
+                "daily_time": {"type": "string"}, "trigger_time": {"type": "string"},
+                "timezone": {"type": "string"}}, "required": ["type", "message"]}),
+        ),
+        tool(
+            "get_xp",
+            "The user's XP, level and tier.",
+            json!({"type": "object", "properties": {}}),
+        ),
+    ]
+}
+
+/// Runs one tool call through the same actors (and validation) as the REST
+/// routes; failures go back to the model as the tool's result.
+async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
+    let result: ApiResult<Value> = async {
+        match call.name.as_str() {
+            "log_food" => {
+                let req: super::food::LogFoodRequest = serde_json::from_value(call.arguments.clone())
+                    .map_err(|e| ApiError::invalid_field("arguments", e))?;
+                let entry = req.into_entry(Utc::now())?;
+                let row = state
+                    .db
+                    .run(LogFood {
+                        user_id: user_id.to_owned(),
+                        entry,
+                    })
+                    .await?;
+                Ok(json!({"logged": row.description, "calories": row.calories, "nutrition_source": row.nutrition_source}))
+            }
+            "get_food_summary" => {
+                let date = call
+                    .arguments
+                    .get("date")
+                    .and_then(Value::as_str)
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+                let day = state
+                    .db
+                    .run(GetFoodDay {
+                        user_id: user_id.to_owned(),
+                        date,
+                    })
+                    .await?;
+                Ok(serde_json::to_value(super::food::FoodDayResponse::from(day))
+                    .unwrap_or(Value::Null))
+            }
+            "create_reminder" => {
+                let req: super::reminders::CreateReminderRequest =
+                    serde_json::from_value(call.arguments.clone())
+                        .map_err(|e| ApiError::invalid_field("arguments", e))?;
+                let op = req.into_op(user_id.to_owned(), Utc::now())?;
+                let row = state.db.run(op).await?;
+                Ok(serde_json::to_value(super::reminders::ReminderResponse::from(row))
+                    .unwrap_or(Value::Null))
+            }
+            "get_xp" => {
+                let xp = state
+                    .db
+                    .run(GetXp {
+                        user_id: user_id.to_owned(),
+                    })
+                    .await?;
+                let info = domain::gamification::level_for_xp(xp);
+                Ok(json!({"xp": xp, "level": info.level, "tier": info.tier.as_str(), "xp_to_next_level": info.xp_to_next_level}))
+            }
+            other => Err(ApiError::invalid_field("tool", format!("unknown tool {other:?}"))),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| json!({"error": e.to_string()}))
+}
+
+/// `POST /api/v1/chat`.
+pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiResult<web::Json<ChatResponse>> {
+    let ChatBody {
+        user_id,
+        message,
+        message_history,
+    } = body.into_inner();
+    let user_id = parse_user_id(&user_id)?.into_inner();
+    validate_text("message", &message)?;
+    let supplied = message_history.as_deref().map(client_history).transpose()?;
+    let now = Utc::now();
+
+    let query_embedding = state
+        .llm
+        .embed(vec![message.clone()])
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let ctx = state
+        .db
+        .run(LoadChatContext {
+            user_id: user_id.clone(),
+            history_limit: HISTORY_WINDOW,
+            query_embedding: query_embedding.clone(),
+            memory_k: MEMORY_K,
+            now,
+        })
+        .await?;
+
+    // The client's history, when given, replaces the stored window.
+    let mut turns: Vec<ChatTurn> = match supplied {
+        Some(t) => t,
+        None => ctx
+            .history
+            .iter()
+            .filter_map(|h| {
+                let role = match h.role.as_str() {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    _ => return None,
+                };
+                Some(turn(role, h.content.clone()))
+            })
+            .collect(),
+    };
+    turns.push(turn(Role::User, message.clone()));
+
+    let offline_reply = state.llm.is_offline().then(|| {
+        let info = domain::gamification::level_for_xp(ctx.total_xp);
+        coach::reply(
+            &CoachContext {
+                name: ctx.profile.get("name").and_then(Value::as_str).map(str::to_owned),
+                memories: ctx.memories.iter().map(|m| m.content.clone()).collect(),
+                food_entries_today: ctx.food_entries_today as u32,
+                calories_today: ctx.calories_today,
+                protein_today: ctx.protein_today,
+                food_streak: ctx.food_streak.max(0) as u32,
+                reminders_active: ctx.reminders_active as u32,
+                level: info.level,
+                xp: ctx.total_xp,
+            },
+            &message,
+        )
+    });
+    let system = system_prompt(&ctx);
+    let mut answer = String::new();
+    for round in 0..=MAX_TOOL_ROUNDS {
+        let completion = state
+            .llm
+            .complete(ChatRequest {
+                system: system.clone(),
+                turns: turns.clone(),
+                // The last round must answer in words.
+                tools: if round < MAX_TOOL_ROUNDS { tools() } else { Vec::new() },
+                max_tokens: 1024,
+                offline_reply: offline_reply.clone(),
+            })
+            .await?;
+        if completion.tool_calls.is_empty() {
+            answer = completion.text;
+            break;
+        }
+        if !ctx.exists {
+            // Tools write rows that belong to the user: create it first.
+            let _ = state
+                .db
+                .run(EnsureUser {
+                    user_id: user_id.clone(),
+                })
+                .await?;
+        }
+        turns.push(ChatTurn {
+            role: Role::Assistant,
+            content: completion.text.clone(),
+            tool_calls: completion.tool_calls.clone(),
+            tool_call_id: None,
+        });
+        for call in &completion.tool_calls {
+            let result = run_tool(&state, &user_id, call).await;
+            turns.push(ChatTurn {
+                role: Role::Tool,
+                content: result.to_string(),
+                tool_calls: Vec::new(),
+                tool_call_id: Some(call.id.clone()),
+            });
+        }
+        answer = completion.text;
+    }
+    if answer.trim().is_empty() {
+        return Err(ApiError::BadGateway("the language model returned an empty answer".into()));
+    }
+
+    let facts = domain::memory::extract(&message);
+    let mut to_embed = vec![answer.clone()];
+    to_embed.extend(facts.iter().map(|f| f.text.clone()));
+    let mut vectors = state.llm.embed(to_embed).await?.into_iter();
+    let answer_embedding = vectors.next().unwrap_or_default();
+    let memories = facts
+        .into_iter()
+        .zip(vectors)
+        .map(|(f, embedding)| NewMemory {
+            kind: f.kind.to_owned(),
+            content: f.text,
+            embedding,
+        })
+        .collect();
+    state
+        .db
+        .run(SaveChatExchange {
+            user_id: user_id.clone(),
+            user_message: message,
+            user_embedding: query_embedding,
+            assistant_message: answer.clone(),
+            assistant_embedding: answer_embedding,
+            memories,
+            source_key: format!("chat:{}", uuid::Uuid::new_v4()),
+            at: now,
+        })
+        .await?;
+    state.cache.invalidate(&[super::cache_keys::history(&user_id)]).await;
+    Ok(web::Json(ChatResponse {
+        response: answer,
+        timestamp: now_rfc3339(),
+        user_id,
+    }))
+}

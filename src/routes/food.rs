@@ -1,0 +1,281 @@
+use actix_web::{web, HttpResponse};
+use actors::db::ops::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
+use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::users::parse_user_id;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const MAX_DESCRIPTION_CHARS: usize = 500;
+const MAX_QUANTITY_CHARS: usize = 100;
+const MAX_CALORIES: f64 = 20_000.0;
+const MAX_MACRO_G: f64 = 2_000.0;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFoodRequest {
+    description: String,
+    #[serde(default)]
+    quantity: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    calories: Option<f64>,
+    #[serde(default)]
+    protein_g: Option<f64>,
+    #[serde(default)]
+    carbs_g: Option<f64>,
+    #[serde(default)]
+    fat_g: Option<f64>,
+}
+
+impl LogFoodRequest {
+    /// Validates every field and settles the nutrition: given values as
+    /// given, else the table's estimate, else unknown (never made up).
+    fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
+        let description = self.description.trim().to_owned();
+        let len = description.chars().count();
+        if len == 0 || len > MAX_DESCRIPTION_CHARS {
+            return Err(ApiError::invalid_field(
+                "description",
+                format!("must be 1 to {MAX_DESCRIPTION_CHARS} characters, got {len}"),
+            ));
+        }
+        let quantity = self
+            .quantity
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty());
+        if let Some(q) = &quantity {
+            let len = q.chars().count();
+            if len > MAX_QUANTITY_CHARS {
+                return Err(ApiError::invalid_field(
+                    "quantity",
+                    format!("must be at most {MAX_QUANTITY_CHARS} characters, got {len}"),
+                ));
+            }
+        }
+        let logged_at = match self.timestamp.as_deref() {
+            Some(raw) => parse_timestamp(raw, now)?,
+            None => now,
+        };
+        let calories = amount("calories", self.calories, MAX_CALORIES)?;
+        let protein_g = amount("protein_g", self.protein_g, MAX_MACRO_G)?;
+        let carbs_g = amount("carbs_g", self.carbs_g, MAX_MACRO_G)?;
+        let fat_g = amount("fat_g", self.fat_g, MAX_MACRO_G)?;
+
+        let mut entry = NewFoodEntry {
+            description,
+            quantity,
+            food: None,
+            grams: None,
+            calories,
+            protein_g,
+            carbs_g,
+            fat_g,
+            source: NutritionSource::User,
+            logged_at,
+        };
+        if [calories, protein_g, carbs_g, fat_g]
+            .iter()
+            .all(Option::is_none)
+        {
+            match domain::nutrition::estimate(&entry.description, entry.quantity.as_deref()) {
+                Some(est) => {
+                    entry.food = Some(est.food.to_owned());
+                    entry.grams = Some(est.grams);
+                    entry.calories = Some(est.calories);
+                    entry.protein_g = Some(est.protein_g);
+                    entry.carbs_g = Some(est.carbs_g);
+                    entry.fat_g = Some(est.fat_g);
+                    entry.source = NutritionSource::Estimated;
+                }
+                None => entry.source = NutritionSource::Unknown,
+            }
+        }
+        Ok(entry)
+    }
+}
+
+/// RFC 3339 with an offset, at most a day ahead (clock skew, time zones) and
+/// at most a year back.
+fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
+    let at = DateTime::parse_from_rfc3339(raw)
+        .map_err(|e| {
+            ApiError::invalid_field(
+                "timestamp",
+                format!("expected RFC 3339 with an offset, e.g. 2026-06-01T12:30:00Z ({e})"),
+            )
+        })?
+        .with_timezone(&Utc);
+    if at > now + Duration::hours(24) {
+        return Err(ApiError::invalid_field(
+            "timestamp",
+            "must not be more than 24 hours in the future",
+        ));
+    }
+    let oldest = now.checked_sub_months(Months::new(12)).unwrap_or(now);
+    if at < oldest {
+        return Err(ApiError::invalid_field(
+            "timestamp",
+            "must not be more than one year in the past",
+        ));
+    }
+    Ok(at)
+}
+
+fn amount(field: &str, value: Option<f64>, max: f64) -> ApiResult<Option<f64>> {
+    match value {
+        Some(v) if !v.is_finite() || !(0.0..=max).contains(&v) => Err(ApiError::invalid_field(
+            field,
+            format!("must be a number from 0 to {max}, got {v}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FoodEntryResponse {
+    id: String,
+    user_id: String,
+    description: String,
+    quantity: Option<String>,
+    food: Option<String>,
+    grams: Option<f64>,
+    calories: Option<f64>,
+    protein_g: Option<f64>,
+    carbs_g: Option<f64>,
+    fat_g: Option<f64>,
+    nutrition_source: String,
+    timestamp: String,
+    local_date: String,
+}
+
+impl From<FoodEntryRow> for FoodEntryResponse {
+    fn from(r: FoodEntryRow) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user_id,
+            description: r.description,
+            quantity: r.quantity,
+            food: r.food,
+            grams: r.grams,
+            calories: r.calories,
+            protein_g: r.protein_g,
+            carbs_g: r.carbs_g,
+            fat_g: r.fat_g,
+            nutrition_source: r.nutrition_source,
+            timestamp: r.logged_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            local_date: r.local_date.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FoodDayResponse {
+    date: String,
+    timezone: String,
+    entries: Vec<FoodEntryResponse>,
+    total_calories: f64,
+    total_protein: f64,
+    total_carbs: f64,
+    total_fat: f64,
+    unknown_entries: u64,
+}
+
+/// Sums known values only; rounded to 0.01 so float noise stays out.
+fn total(entries: &[FoodEntryRow], value: impl Fn(&FoodEntryRow) -> Option<f64>) -> f64 {
+    let sum: f64 = entries.iter().filter_map(value).sum();
+    (sum * 100.0).round() / 100.0
+}
+
+impl From<FoodDay> for FoodDayResponse {
+    fn from(day: FoodDay) -> Self {
+        let e = &day.entries;
+        Self {
+            date: day.date.to_string(),
+            timezone: day.timezone.name().to_owned(),
+            total_calories: total(e, |r| r.calories),
+            total_protein: total(e, |r| r.protein_g),
+            total_carbs: total(e, |r| r.carbs_g),
+            total_fat: total(e, |r| r.fat_g),
+            unknown_entries: e
+                .iter()
+                .filter(|r| r.nutrition_source == NutritionSource::Unknown.as_str())
+                .count() as u64,
+            entries: day.entries.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FoodDayQuery {
+    #[serde(default)]
+    date: Option<String>,
+}
+
+/// `POST /api/v1/users/{user_id}/food`: 201 with the stored entry.
+pub async fn log_food(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let user_id = parse_user_id(&path)?;
+    // Through serde_path_to_error so a wrong type names its field too.
+    let request: LogFoodRequest =
+        serde_path_to_error::deserialize(body.into_inner()).map_err(|e| {
+            // A missing or unknown field is named in the message; its path is the body.
+            let path = e.path().to_string();
+            let field = if path == "." { "body" } else { path.as_str() };
+            ApiError::invalid_field(field, e.inner())
+        })?;
+    let entry = request.into_entry(Utc::now())?;
+    let row = state
+        .db
+        .run(LogFood {
+            user_id: user_id.into_inner(),
+            entry,
+        })
+        .await
+        .map_err(user_not_found)?;
+    Ok(HttpResponse::Created().json(FoodEntryResponse::from(row)))
+}
+
+/// `GET /api/v1/users/{user_id}/food?date=YYYY-MM-DD`: one local day's log.
+pub async fn food_day(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<FoodDayQuery>,
+) -> ApiResult<web::Json<FoodDayResponse>> {
+    let user_id = parse_user_id(&path)?;
+    let date = query
+        .date
+        .as_deref()
+        .map(|d| {
+            let bad =
+                |why: String| ApiError::invalid_field("date", format!("expected YYYY-MM-DD{why}"));
+            // chrono alone would take "2026-6-1" too.
+            if d.len() != 10 {
+                return Err(bad(String::new()));
+            }
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))
+        })
+        .transpose()?;
+    let day = state
+        .db
+        .run(GetFoodDay {
+            user_id: user_id.into_inner(),
+            date,
+        })
+        .await
+        .map_err(user_not_found)?;
+    Ok(web::Json(day.into()))
+}
+
+pub(super) fn user_not_found(e: actors::db::DbError) -> ApiError {
+    match e {
+        actors::db::DbError::NotFound => ApiError::NotFound("user not found".into()),
+        other => other.into(),
+    }
+}
