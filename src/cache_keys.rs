@@ -34,5 +34,10 @@ pub fn streaks(user_id: &str) -> String {
 
 /// Everything cached about a user, for deletes.
 pub fn all_for_user(user_id: &str) -> Vec<String> {
-    vec![user(user_id), history(user_id), xp(user_id), streaks(user_id)]
+    vec![
+        user(user_id),
+        history(user_id),
+        xp(user_id),
+        streaks(user_id),
+    ]
 }

@@ -13,7 +13,8 @@
 //! - otherwise: every system-prompt line starting with `- memory:`, verbatim,
 //!   then `Mock reply to: <last user message>`.
 //!
-//! `GET /__mock/stats` counts requests by endpoint and outcome;
+//! `GET /__mock/stats` counts requests by endpoint and outcome; `GET /__mock/last`
+//! returns the last chat request;
 //! `POST /__mock/config` changes latency and failure rates at run time, or
 //! queues a `script` of outcomes for the next requests (deterministic tests).
 
@@ -159,6 +160,8 @@ struct MockState {
     stats: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     ids: AtomicU64,
     api_key: Option<String>,
+    /// The last chat request's body, for tests that check what the model saw.
+    last_chat: Mutex<Option<serde_json::Value>>,
 }
 
 impl MockState {
@@ -260,6 +263,7 @@ impl Wire {
 }
 
 async fn messages(state: web::Data<MockState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    remember(&state, &body);
     answer(&state, Wire::Anthropic, &req, &body).await
 }
 
@@ -268,6 +272,7 @@ async fn chat_completions(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    remember(&state, &body);
     answer(&state, Wire::OpenAi, &req, &body).await
 }
 
@@ -564,6 +569,18 @@ fn embeddings_answer(req: &Value) -> Value {
     })
 }
 
+fn remember(state: &MockState, body: &[u8]) {
+    if let (Ok(v), Ok(mut last)) = (serde_json::from_slice(body), state.last_chat.lock()) {
+        *last = Some(v);
+    }
+}
+
+/// `GET /__mock/last`: the last chat request as received.
+async fn last(state: web::Data<MockState>) -> HttpResponse {
+    let last = state.last_chat.lock().ok().and_then(|l| l.clone());
+    HttpResponse::Ok().json(last.unwrap_or(serde_json::Value::Null))
+}
+
 async fn stats(state: web::Data<MockState>) -> HttpResponse {
     let by_endpoint = state.stats.lock().map(|s| s.clone()).unwrap_or_default();
     let total: u64 = by_endpoint.values().flat_map(|m| m.values()).sum();
@@ -631,6 +648,7 @@ fn build(opts: &MockOptions, signals: bool) -> std::io::Result<(u16, Server)> {
         stats: Mutex::new(BTreeMap::new()),
         ids: AtomicU64::new(0),
         api_key: opts.api_key.clone().filter(|k| !k.is_empty()),
+        last_chat: Mutex::new(None),
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
     let port = listener.local_addr()?.port();
@@ -642,6 +660,7 @@ fn build(opts: &MockOptions, signals: bool) -> std::io::Result<(u16, Server)> {
             .route("/v1/chat/completions", web::post().to(chat_completions))
             .route("/v1/embeddings", web::post().to(embeddings))
             .route("/__mock/stats", web::get().to(stats))
+            .route("/__mock/last", web::get().to(last))
             .route("/__mock/config", web::post().to(configure))
     })
     .workers(2)

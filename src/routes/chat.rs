@@ -9,8 +9,8 @@
 //!    one transaction, awarding the chat XP, before answering 200.
 
 use actix_web::web;
-use actors::db::ops::conversation::{ChatContext, LoadChatContext, NewMemory, SaveChatExchange};
 use actors::db::ops::conversation::EnsureUser;
+use actors::db::ops::conversation::{ChatContext, LoadChatContext, NewMemory, SaveChatExchange};
 use actors::db::ops::{GetFoodDay, GetXp, LogFood};
 use actors::llm::{ChatRequest, ChatTurn, Role, ToolCall, ToolSpec};
 use chrono::Utc;
@@ -59,7 +59,10 @@ fn validate_text(field: &str, text: &str) -> ApiResult<()> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::invalid_field(
             field,
-            format!("must be at most {MAX_MESSAGE_BYTES} bytes, got {}", text.len()),
+            format!(
+                "must be at most {MAX_MESSAGE_BYTES} bytes, got {}",
+                text.len()
+            ),
         ));
     }
     Ok(())
@@ -102,8 +105,16 @@ fn turn(role: Role, content: String) -> ChatTurn {
 }
 
 fn system_prompt(ctx: &ChatContext) -> String {
-    let tone = ctx.preferences.get("tone").and_then(Value::as_str).unwrap_or("friendly");
-    let brevity = ctx.preferences.get("brevity").and_then(Value::as_str).unwrap_or("medium");
+    let tone = ctx
+        .preferences
+        .get("tone")
+        .and_then(Value::as_str)
+        .unwrap_or("friendly");
+    let brevity = ctx
+        .preferences
+        .get("brevity")
+        .and_then(Value::as_str)
+        .unwrap_or("medium");
     let mut p = format!(
         "You are a supportive health coach. Tone: {tone}. Length: {brevity}. \
          Use the tools to log food, read the food summary, create reminders and read XP.\n\
@@ -111,8 +122,14 @@ fn system_prompt(ctx: &ChatContext) -> String {
          Today so far: {} food entries, {:.0} kcal, {:.0} g protein, {:.0} g carbs, {:.0} g fat. \
          Food-logging streak: {} days. Active reminders: {}.\n\
          What you know about the user:\n",
-        ctx.profile, ctx.food_entries_today, ctx.calories_today, ctx.protein_today,
-        ctx.carbs_today, ctx.fat_today, ctx.food_streak, ctx.reminders_active
+        ctx.profile,
+        ctx.food_entries_today,
+        ctx.calories_today,
+        ctx.protein_today,
+        ctx.carbs_today,
+        ctx.fat_today,
+        ctx.food_streak,
+        ctx.reminders_active
     );
     for m in &ctx.memories {
         p.push_str(&format!("- memory: the user {}\n", m.content));
@@ -195,7 +212,7 @@ async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
                 let req: super::reminders::CreateReminderRequest =
                     serde_json::from_value(call.arguments.clone())
                         .map_err(|e| ApiError::invalid_field("arguments", e))?;
-                let op = req.into_op(user_id.to_owned(), Utc::now())?;
+                let op = req.to_op(user_id.to_owned(), Utc::now())?;
                 let row = state.db.run(op).await?;
                 Ok(serde_json::to_value(super::reminders::ReminderResponse::from(row))
                     .unwrap_or(Value::Null))
@@ -218,7 +235,10 @@ async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
 }
 
 /// `POST /api/v1/chat`.
-pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiResult<web::Json<ChatResponse>> {
+pub async fn chat(
+    state: web::Data<AppState>,
+    body: web::Json<ChatBody>,
+) -> ApiResult<web::Json<ChatResponse>> {
     let ChatBody {
         user_id,
         message,
@@ -264,11 +284,15 @@ pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiR
     };
     turns.push(turn(Role::User, message.clone()));
 
-    let offline_reply = state.llm.is_offline().then(|| {
+    let offline_reply = state.llm.may_answer_offline().then(|| {
         let info = domain::gamification::level_for_xp(ctx.total_xp);
         coach::reply(
             &CoachContext {
-                name: ctx.profile.get("name").and_then(Value::as_str).map(str::to_owned),
+                name: ctx
+                    .profile
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 memories: ctx.memories.iter().map(|m| m.content.clone()).collect(),
                 food_entries_today: ctx.food_entries_today as u32,
                 calories_today: ctx.calories_today,
@@ -290,7 +314,11 @@ pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiR
                 system: system.clone(),
                 turns: turns.clone(),
                 // The last round must answer in words.
-                tools: if round < MAX_TOOL_ROUNDS { tools() } else { Vec::new() },
+                tools: if round < MAX_TOOL_ROUNDS {
+                    tools()
+                } else {
+                    Vec::new()
+                },
                 max_tokens: 1024,
                 offline_reply: offline_reply.clone(),
             })
@@ -326,7 +354,9 @@ pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiR
         answer = completion.text;
     }
     if answer.trim().is_empty() {
-        return Err(ApiError::BadGateway("the language model returned an empty answer".into()));
+        return Err(ApiError::BadGateway(
+            "the language model returned an empty answer".into(),
+        ));
     }
 
     let facts = domain::memory::extract(&message);
@@ -356,7 +386,10 @@ pub async fn chat(state: web::Data<AppState>, body: web::Json<ChatBody>) -> ApiR
             at: now,
         })
         .await?;
-    state.cache.invalidate(&[super::cache_keys::history(&user_id)]).await;
+    state
+        .cache
+        .invalidate(&[crate::cache_keys::history(&user_id)])
+        .await;
     Ok(web::Json(ChatResponse {
         response: answer,
         timestamp: now_rfc3339(),

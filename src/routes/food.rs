@@ -34,7 +34,7 @@ pub struct LogFoodRequest {
 impl LogFoodRequest {
     /// Validates every field and settles the nutrition: given values as
     /// given, else the table's estimate, else unknown (never made up).
-    fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
+    pub(crate) fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
         let description = self.description.trim().to_owned();
         let len = description.chars().count();
         if len == 0 || len > MAX_DESCRIPTION_CHARS {

@@ -1,5 +1,6 @@
 //! The route table, in one place.
 
+mod chat;
 mod food;
 mod gamification;
 mod health;
@@ -48,6 +49,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     "/users/{user_id}/achievements",
                     web::get().to(gamification::achievements),
                 )
+                .route("/chat", web::post().to(chat::chat))
                 .route("/users", web::post().to(users::create_user))
                 .route("/users/{user_id}", web::get().to(users::get_user))
                 .route("/users/{user_id}", web::delete().to(users::delete_user))

@@ -55,7 +55,7 @@ fn absent(field: &str, v: &Option<Value>, kind: &str) -> ApiResult<()> {
 
 impl CreateReminderRequest {
     /// Validates every field into the operation that stores the reminder.
-    fn to_op(&self, user_id: String, now: DateTime<Utc>) -> ApiResult<CreateReminder> {
+    pub(crate) fn to_op(&self, user_id: String, now: DateTime<Utc>) -> ApiResult<CreateReminder> {
         let kind = required("type", &self.kind, "daily or one_time")?;
         if kind != "daily" && kind != "one_time" {
             return Err(ApiError::invalid_field(

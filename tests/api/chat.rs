@@ -1,0 +1,274 @@
+use std::time::{Duration, Instant};
+
+use health_agent::mock_llm::{start_mock, MockOptions};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, TestApp};
+
+async fn chat(app: &TestApp, user: &str, message: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/chat",
+        &json!({"user_id": user, "message": message}),
+    )
+    .await
+}
+
+async fn answer(app: &TestApp, user: &str, message: &str) -> String {
+    let res = chat(app, user, message).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user_id"], user);
+    assert!(body["timestamp"].is_string());
+    body["response"].as_str().unwrap().to_owned()
+}
+
+/// A server whose language model is the in-process mock.
+async fn with_mock(opts: MockOptions) -> (TestApp, String) {
+    let (port, _handle) = start_mock(opts).await.expect("mock");
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
+        ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
+        (
+            "HEALTH_AGENT__LLM__BASE_URL",
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ])
+    .await;
+    (app, format!("http://127.0.0.1:{port}"))
+}
+
+fn quick_mock() -> MockOptions {
+    MockOptions {
+        latency_ms: 0,
+        jitter_ms: 0,
+        error_rate: 0.0,
+        rate_limit_rate: 0.0,
+        ..MockOptions::default()
+    }
+}
+
+#[actix_web::test]
+async fn offline_the_pizza_memory_survives_clearing_the_conversation() {
+    // The original service's acceptance test, in offline mode.
+    let app = TestApp::spawn().await;
+    app.create_user("pat").await;
+    let first = answer(&app, "pat", "I love pizza").await;
+    assert!(first.starts_with("(offline mode)"), "{first}");
+
+    assert_eq!(
+        app.delete("/api/v1/users/pat/conversation").await.status(),
+        204
+    );
+
+    let reply = answer(&app, "pat", "What's my favorite food?").await;
+    assert!(reply.contains("offline mode"), "{reply}");
+    assert!(reply.contains("pizza"), "{reply}");
+}
+
+#[actix_web::test]
+async fn with_a_model_the_prompt_carries_the_pizza_memory_after_a_clear() {
+    let (app, mock) = with_mock(quick_mock()).await;
+    app.create_user("pat").await;
+    answer(&app, "pat", "I love pizza").await;
+    app.delete("/api/v1/users/pat/conversation").await;
+
+    let reply = answer(&app, "pat", "What's my favorite food?").await;
+    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let system = last["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        system.contains("- memory: the user loves pizza"),
+        "{system}"
+    );
+    assert!(reply.contains("pizza"), "the mock echoes memories: {reply}");
+    // The cleared history is not sent again: only this turn's user message.
+    let users = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .count();
+    assert_eq!(users, 1);
+}
+
+#[actix_web::test]
+async fn one_users_memories_never_reach_another_users_prompt() {
+    let (app, mock) = with_mock(quick_mock()).await;
+    answer(&app, "alice", "I'm allergic to peanuts").await;
+    answer(&app, "bob", "What am I allergic to?").await;
+    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!last.to_string().contains("peanuts"), "{last}");
+}
+
+#[actix_web::test]
+async fn the_first_chat_creates_the_user_and_stores_both_messages_with_embeddings() {
+    let app = TestApp::spawn().await;
+    answer(&app, "newbie", "Hello coach").await;
+    let db = app.db().await;
+    let rows = db
+        .query(
+            "SELECT role, embedding IS NOT NULL FROM conversation_history WHERE user_id = 'newbie' ORDER BY \"timestamp\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![("user".into(), true), ("assistant".into(), true)]);
+    let xp: Value = app
+        .get("/api/v1/users/newbie/xp")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(xp["xp"], 5);
+}
+
+#[actix_web::test]
+async fn message_history_from_the_client_replaces_the_stored_window() {
+    let (app, mock) = with_mock(quick_mock()).await;
+    answer(&app, "kim", "stored message one").await;
+    let res = app
+        .post_json(
+            "/api/v1/chat",
+            &json!({"user_id": "kim", "message": "now", "message_history": [
+                {"role": "user", "content": "client says hi"},
+                {"role": "assistant", "content": "hello from history"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = last["messages"].to_string();
+    assert!(
+        text.contains("client says hi") && text.contains("hello from history"),
+        "{text}"
+    );
+    assert!(!text.contains("stored message one"), "{text}");
+}
+
+#[actix_web::test]
+async fn a_food_mention_becomes_a_log_food_tool_call_through_the_food_actor_path() {
+    let (app, _mock) = with_mock(quick_mock()).await;
+    app.create_user("eve").await;
+    let reply = answer(&app, "eve", "I ate 2 eggs for breakfast").await;
+    assert!(!reply.is_empty());
+    let day: Value = app
+        .get("/api/v1/users/eve/food")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = day["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{day}");
+    assert_eq!(entries[0]["nutrition_source"], "estimated");
+}
+
+#[actix_web::test]
+async fn bad_chat_input_is_a_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({"user_id": "u", "message": "   "}), "message"),
+        (
+            json!({"user_id": "u", "message": "x".repeat(8 * 1024 + 1)}),
+            "message",
+        ),
+        (json!({"user_id": "bad id", "message": "hi"}), "user_id"),
+        (
+            json!({"user_id": "u", "message": "hi", "message_history": [{"role": "wizard", "content": "x"}]}),
+            "message_history[0].role",
+        ),
+        (
+            json!({"user_id": "u", "message": "hi", "message_history": vec![json!({"role": "user", "content": "x"}); 51]}),
+            "message_history",
+        ),
+        (
+            json!({"user_id": "u", "message": "hi", "message_history": [{"role": "user", "content": ""}]}),
+            "message_history[0].content",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = app.post_json("/api/v1/chat", &body).await;
+        let err = assert_error(res, 400).await;
+        assert!(
+            err["detail"].as_str().unwrap().starts_with(field),
+            "{field}: {err}"
+        );
+    }
+    let n: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "bad input creates nothing");
+}
+
+#[actix_web::test]
+async fn a_failure_after_the_model_answered_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let db = app.db().await;
+    // Storing the memory will fail, after the model has answered.
+    db.batch_execute("ALTER TABLE memories ADD CONSTRAINT nope CHECK (false)")
+        .await
+        .unwrap();
+    let res = chat(&app, "zed", "I love sushi").await;
+    assert!(res.status().is_client_error() || res.status().is_server_error());
+    for table in ["users", "conversation_history", "memories", "xp_events"] {
+        let n: i64 = db
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table} has rows");
+    }
+}
+
+#[actix_web::test]
+async fn a_model_that_is_down_gives_a_fast_503_once_its_circuit_is_open() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
+        ("HEALTH_AGENT__LLM__MODEL", "m".into()),
+        (
+            "HEALTH_AGENT__LLM__BASE_URL",
+            format!("http://127.0.0.1:{dead}"),
+        ),
+        ("HEALTH_AGENT__LLM__RETRY_BUDGET_MS", "200".into()),
+        ("HEALTH_AGENT__LLM__CIRCUIT_FAILURES", "2".into()),
+    ])
+    .await;
+    for _ in 0..2 {
+        let res = chat(&app, "u1", "hi").await;
+        assert!(
+            res.status() == 503 || res.status() == 502,
+            "{}",
+            res.status()
+        );
+    }
+    let started = Instant::now();
+    let res = chat(&app, "u1", "hi").await;
+    let took = started.elapsed();
+    assert_error(res, 503).await;
+    assert!(took < Duration::from_millis(100), "took {took:?}");
+}
