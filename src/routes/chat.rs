@@ -190,6 +190,7 @@ async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
                         entry,
                     })
                     .await?;
+                crate::reads::forget_food(state, user_id, &row.local_date.to_string()).await;
                 Ok(json!({"logged": row.description, "calories": row.calories, "nutrition_source": row.nutrition_source}))
             }
             "get_food_summary" => {
@@ -388,7 +389,11 @@ pub async fn chat(
         .await?;
     state
         .cache
-        .invalidate(&[crate::cache_keys::history(&user_id)])
+        .invalidate(&[
+            crate::cache_keys::history(&user_id),
+            crate::cache_keys::xp(&user_id),
+            crate::cache_keys::streaks(&user_id),
+        ])
         .await;
     Ok(web::Json(ChatResponse {
         response: answer,

@@ -1,11 +1,12 @@
 use actix_web::{web, HttpResponse};
-use actors::db::ops::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
+use actors::db::ops::{FoodDay, FoodEntryRow, LogFood, NewFoodEntry, NutritionSource};
 use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::users::parse_user_id;
 use crate::error::{ApiError, ApiResult};
+use crate::reads;
 use crate::state::AppState;
 
 const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -135,7 +136,7 @@ fn amount(field: &str, value: Option<f64>, max: f64) -> ApiResult<Option<f64>> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FoodEntryResponse {
     id: String,
     user_id: String,
@@ -172,7 +173,7 @@ impl From<FoodEntryRow> for FoodEntryResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FoodDayResponse {
     date: String,
     timezone: String,
@@ -231,14 +232,16 @@ pub async fn log_food(
             ApiError::invalid_field(field, e.inner())
         })?;
     let entry = request.into_entry(Utc::now())?;
+    let user_id = user_id.into_inner();
     let row = state
         .db
         .run(LogFood {
-            user_id: user_id.into_inner(),
+            user_id: user_id.clone(),
             entry,
         })
         .await
         .map_err(user_not_found)?;
+    reads::forget_food(&state, &user_id, &row.local_date.to_string()).await;
     Ok(HttpResponse::Created().json(FoodEntryResponse::from(row)))
 }
 
@@ -262,15 +265,12 @@ pub async fn food_day(
             NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))
         })
         .transpose()?;
-    let day = state
-        .db
-        .run(GetFoodDay {
-            user_id: user_id.into_inner(),
-            date,
-        })
-        .await
-        .map_err(user_not_found)?;
-    Ok(web::Json(day.into()))
+    // The user (cached) gives the timezone that decides which day is today.
+    let user = reads::user(&state, user_id.as_ref()).await?;
+    let date = date.unwrap_or_else(|| domain::time::local_date(Utc::now(), user.timezone()));
+    Ok(web::Json(
+        reads::food_day(&state, user_id.as_ref(), date).await?,
+    ))
 }
 
 pub(super) fn user_not_found(e: actors::db::DbError) -> ApiError {

@@ -1,5 +1,5 @@
 use actix_web::web;
-use actors::db::ops::{GetAchievements, GetStreaks, GetXp};
+use actors::db::ops::GetAchievements;
 use chrono::{SecondsFormat, Utc};
 use domain::gamification::{level_for_xp, ACHIEVEMENTS};
 use domain::time::local_date;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::food::user_not_found;
 use super::users::parse_user_id;
 use crate::error::ApiResult;
+use crate::reads;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
@@ -25,13 +26,7 @@ pub async fn xp(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<XpResponse>> {
     let user_id = parse_user_id(&path)?.into_inner();
-    let xp = state
-        .db
-        .run(GetXp {
-            user_id: user_id.clone(),
-        })
-        .await
-        .map_err(user_not_found)?;
+    let xp = reads::total_xp(&state, &user_id).await?;
     let level = level_for_xp(xp);
     Ok(web::Json(XpResponse {
         user_id,
@@ -62,17 +57,10 @@ pub async fn streaks(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<StreaksResponse>> {
     let user_id = parse_user_id(&path)?.into_inner();
-    let stored = state
-        .db
-        .run(GetStreaks {
-            user_id: user_id.clone(),
-        })
-        .await
-        .map_err(user_not_found)?;
+    let (timezone, rows) = reads::streaks(&state, &user_id).await?;
     // A run whose last day is before yesterday is broken, whatever was stored.
-    let yesterday = local_date(Utc::now(), stored.timezone).pred_opt();
-    let streaks = stored
-        .rows
+    let yesterday = local_date(Utc::now(), timezone).pred_opt();
+    let streaks = rows
         .into_iter()
         .map(|s| StreakResponse {
             current: match (s.last_date, yesterday) {

@@ -254,7 +254,7 @@ pub async fn complete_reminder(
     let status = state
         .db
         .run(CompleteReminder {
-            user_id,
+            user_id: user_id.clone(),
             reminder_id,
             now: Utc::now(),
         })
@@ -263,6 +263,7 @@ pub async fn complete_reminder(
             actors::db::DbError::NotFound => reminder_not_found(),
             other => other.into(),
         })?;
+    crate::reads::forget_awards(&state, &user_id).await;
     Ok(web::Json(status.into()))
 }
 

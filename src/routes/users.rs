@@ -1,6 +1,6 @@
 use actix_web::{web, HttpResponse};
 use actors::db::ops::{
-    ClearConversation, CreateUser, DeleteUser, GetUser, SetPreference, SetProfileField, UserRow,
+    ClearConversation, CreateUser, DeleteUser, SetPreference, SetProfileField, UserRow,
 };
 use actors::db::DbError;
 use serde::{Deserialize, Serialize};
@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::{cache_keys, reads};
 use domain::profile;
 use domain::UserId;
 
@@ -83,14 +84,12 @@ pub async fn get_user(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<UserResponse>> {
     let user_id = parse_user_id(&path)?;
-    let row = state
-        .db
-        .run(GetUser {
-            user_id: user_id.into_inner(),
-        })
-        .await?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    Ok(web::Json(row.into()))
+    let u = reads::user(&state, user_id.as_ref()).await?;
+    Ok(web::Json(UserResponse {
+        preferences: with_default_preferences(&u.preferences),
+        profile: with_default_profile(&u.profile),
+        user_id: u.user_id,
+    }))
 }
 
 /// `DELETE /api/v1/users/{user_id}`: every row of the user goes (cascade).
@@ -98,13 +97,14 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?;
+    let user_id = parse_user_id(&path)?.into_inner();
     let existed = state
         .db
         .run(DeleteUser {
-            user_id: user_id.into_inner(),
+            user_id: user_id.clone(),
         })
         .await?;
+    reads::forget_everything(&state, &user_id).await;
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -122,14 +122,8 @@ pub async fn get_profile(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Value>> {
     let user_id = parse_user_id(&path)?;
-    let row = state
-        .db
-        .run(GetUser {
-            user_id: user_id.into_inner(),
-        })
-        .await?
-        .ok_or_else(user_not_found)?;
-    Ok(web::Json(with_default_profile(&row.profile)))
+    let u = reads::user(&state, user_id.as_ref()).await?;
+    Ok(web::Json(with_default_profile(&u.profile)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,15 +155,17 @@ pub async fn patch_profile(
         .map(|v| profile::profile_value(&field, &v))
         .transpose()
         .map_err(|why| ApiError::invalid_field("value", format!("{field} {why}")))?;
+    let user_id = user_id.into_inner();
     let stored = state
         .db
         .run(SetProfileField {
-            user_id: user_id.into_inner(),
+            user_id: user_id.clone(),
             field,
             value,
         })
         .await?
         .ok_or_else(user_not_found)?;
+    reads::forget_user(&state, &user_id).await;
     Ok(web::Json(with_default_profile(&stored)))
 }
 
@@ -179,14 +175,8 @@ pub async fn get_preferences(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Value>> {
     let user_id = parse_user_id(&path)?;
-    let row = state
-        .db
-        .run(GetUser {
-            user_id: user_id.into_inner(),
-        })
-        .await?
-        .ok_or_else(user_not_found)?;
-    Ok(web::Json(with_default_preferences(&row.preferences)))
+    let u = reads::user(&state, user_id.as_ref()).await?;
+    Ok(web::Json(with_default_preferences(&u.preferences)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,15 +201,17 @@ pub async fn patch_preferences(
         .map(|v| profile::preference_value(&preference, &v))
         .transpose()
         .map_err(|why| ApiError::invalid_field("value", format!("{preference} {why}")))?;
+    let user_id = user_id.into_inner();
     let stored = state
         .db
         .run(SetPreference {
-            user_id: user_id.into_inner(),
+            user_id: user_id.clone(),
             preference,
             value,
         })
         .await?
         .ok_or_else(user_not_found)?;
+    reads::forget_user(&state, &user_id).await;
     Ok(web::Json(with_default_preferences(&stored)))
 }
 
@@ -229,16 +221,20 @@ pub async fn clear_conversation(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?;
+    let user_id = parse_user_id(&path)?.into_inner();
     state
         .db
         .run(ClearConversation {
-            user_id: user_id.into_inner(),
+            user_id: user_id.clone(),
         })
         .await
         .map_err(|e| match e {
             DbError::NotFound => user_not_found(),
             other => other.into(),
         })?;
+    state
+        .cache
+        .invalidate(&[cache_keys::history(&user_id)])
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -188,7 +188,7 @@ impl DbOperation for GetXp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StreakRow {
     pub streak_type: String,
     pub current: i32,
