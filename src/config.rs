@@ -559,6 +559,50 @@ impl Settings {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 
+    /// Every secret setting by key with its real value, only to tell whether
+    /// one changed (the redacted rendering hides that); never to be shown.
+    pub(crate) fn secret_values(&self) -> Vec<(&'static str, String)> {
+        let keys: Vec<&str> = self.api.api_keys.iter().map(Secret::expose).collect();
+        vec![
+            ("api.api_keys", keys.join("\n")),
+            (
+                "api.api_key_secret",
+                self.api.api_key_secret.expose().into(),
+            ),
+            ("database.url", self.database.url.expose().into()),
+            (
+                "database.replica_url",
+                self.database.replica_url.expose().into(),
+            ),
+            ("cache.url", self.cache.url.expose().into()),
+            ("llm.base_url", self.llm.base_url.expose().into()),
+            (
+                "llm.fallback_base_url",
+                self.llm.fallback_base_url.expose().into(),
+            ),
+            (
+                "llm.embedding_base_url",
+                self.llm.embedding_base_url.expose().into(),
+            ),
+            (
+                "llm.anthropic_api_key",
+                self.llm.anthropic_api_key.expose().into(),
+            ),
+            (
+                "llm.openai_api_key",
+                self.llm.openai_api_key.expose().into(),
+            ),
+            (
+                "llm.openai_compatible_api_key",
+                self.llm.openai_compatible_api_key.expose().into(),
+            ),
+            (
+                "reminders.webhook_url",
+                self.reminders.webhook_url.expose().into(),
+            ),
+        ]
+    }
+
     pub fn slow_request_threshold(&self) -> Duration {
         Duration::from_millis(self.metrics.slow_request_threshold_ms)
     }

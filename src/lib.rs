@@ -8,6 +8,8 @@ pub mod config;
 pub mod error;
 pub mod middleware;
 pub mod mock_llm;
+pub mod reads;
+pub mod reload;
 pub mod routes;
 pub mod startup;
 pub mod state;

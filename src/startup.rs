@@ -1,7 +1,7 @@
 //! Wiring: actors, the HTTP server and the route table.
 
 use std::net::TcpListener;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -19,6 +19,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
 use crate::middleware::{auth, idempotency, observe, request_id};
+use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
 
@@ -131,6 +132,8 @@ impl Application {
             None
         };
 
+        reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
+
         Ok(Self {
             port,
             server,
@@ -168,6 +171,25 @@ impl Application {
         }
         result
     }
+}
+
+/// `kill -HUP` re-reads the configuration and applies what can change live
+/// (see `reload`). Runs on the current (system) arbiter until the
+/// application is gone.
+fn reload_on_sighup(shared: Weak<Shared>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup())?;
+    actix::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let Some(shared) = shared.upgrade() else {
+                break;
+            };
+            tracing::info!("SIGHUP: reloading the configuration");
+            // The outcome is logged by `reload`; there is no one to answer.
+            let _ = reload::reload(&shared);
+        }
+    });
+    Ok(())
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

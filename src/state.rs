@@ -2,7 +2,7 @@
 //! process-wide shared part.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actors::cache::{CacheHandle, CacheShared};
@@ -17,7 +17,11 @@ use crate::middleware::auth::ApiKeys;
 
 /// Built once per process.
 pub struct Shared {
+    /// As loaded at start-up; what needs a restart to change is read here.
     pub settings: Settings,
+    /// What is in effect: `settings` plus the changes applied live since
+    /// (see `reload`). Held across a whole reload, so reloads never interleave.
+    pub(crate) running: Mutex<Settings>,
     pub api_keys: ApiKeys,
     pub db: Arc<DbShared>,
     pub cache: Arc<CacheShared>,
@@ -42,6 +46,7 @@ impl Shared {
         let slow = settings.metrics.slow_request_threshold_ms;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
         Self {
+            running: Mutex::new(settings.clone()),
             settings,
             api_keys,
             db,
@@ -55,7 +60,15 @@ impl Shared {
     }
 
     pub fn slow_threshold(&self) -> Duration {
-        Duration::from_millis(self.slow_threshold_ms.load(Ordering::Relaxed))
+        Duration::from_millis(self.slow_threshold_ms())
+    }
+
+    pub fn slow_threshold_ms(&self) -> u64 {
+        self.slow_threshold_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_slow_threshold_ms(&self, ms: u64) {
+        self.slow_threshold_ms.store(ms, Ordering::Relaxed);
     }
 }
 

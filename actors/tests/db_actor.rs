@@ -125,3 +125,69 @@ async fn each_worker_gets_its_own_actor_sharing_one_gate() {
     assert_eq!(shared.gate().stats().snapshot().admitted, 2);
     arbiter.stop();
 }
+
+#[actix::test]
+async fn resized_pools_serve_new_work_while_the_old_pool_finishes_its_own() {
+    let url = actors::testing::migrated_database().await;
+    let shared = DbShared::start(&config(url.clone(), 16)).unwrap();
+    let db = DbHandle::start(shared.clone());
+    // Every connection of the old pool (4) busy.
+    let sleeps: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            actix::spawn(async move { db.run(Sleep(1.0)).await })
+        })
+        .collect();
+    // Connecting (SCRAM in a debug build) takes a while.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while shared.pool_stats().size < 4 {
+        assert!(Instant::now() < deadline, "{:?}", shared.pool_stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert!(shared.resize_pools(0, 0).is_err());
+    assert!(shared.resize_pools(2, 3).is_err());
+    assert_eq!(
+        shared.pool_stats().max_size,
+        4,
+        "a bad size changes nothing"
+    );
+    shared.resize_pools(2, 0).unwrap();
+    assert_eq!(shared.pool_stats().max_size, 2);
+
+    // Every connection of the old pool is still busy: answering now proves
+    // the new pool served it.
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+    assert!(sleeps.iter().all(|s| !s.is_finished()));
+    for s in sleeps {
+        s.await
+            .unwrap()
+            .expect("in-flight work finishes on the old pool");
+    }
+
+    // The old pool's connections close once its last operation is done.
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix::spawn(async move {
+        let _ = conn.await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'health-agent'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        // The new pool's one connection and the health probe's.
+        if n <= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} connections still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

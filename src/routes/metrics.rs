@@ -94,7 +94,15 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             }),
         );
     }
-    let requests = shared.metrics.summary().await.unwrap_or_default();
+    let summary = shared.metrics.summary().await.unwrap_or_default();
+    let mut requests = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(r) = requests.as_object_mut() {
+        // Changes on reload; shown so an operator can see what is in effect.
+        r.insert(
+            "slow_request_threshold_ms".into(),
+            shared.slow_threshold_ms().into(),
+        );
+    }
     HttpResponse::Ok().json(serde_json::json!({
         "timestamp": now_rfc3339(),
         "system": shared.metrics.system(),

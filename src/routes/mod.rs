@@ -1,5 +1,6 @@
 //! The route table, in one place.
 
+mod admin;
 mod chat;
 mod food;
 mod gamification;
@@ -18,6 +19,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/metrics", web::get().to(metrics::metrics))
+                .route("/admin/reload", web::post().to(admin::reload))
                 .route(
                     "/users/{user_id}/reminders",
                     web::post().to(reminders::create_reminder),
@@ -76,4 +78,5 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         );
 }
 
+pub use food::FoodDayResponse;
 pub use health::HealthResponse;

@@ -2,6 +2,7 @@
 //! its own PostgreSQL database and Redis namespace from the local stack.
 
 mod backpressure;
+mod cache;
 mod chat;
 mod cli;
 mod errors;
@@ -12,6 +13,7 @@ mod helpers;
 mod idempotency;
 mod llm;
 mod migrations;
+mod observability;
 mod profile;
 mod reminders;
 mod security;

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 
 use super::{DbActor, DbError, DbOperation, Run};
@@ -20,12 +18,10 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
 
     fn handle(&mut self, msg: Run<O>, ctx: &mut Self::Context) -> Self::Result {
         let Run { op, ticket } = msg;
-        let shared = Arc::clone(&self.shared);
+        // A clone: a live resize swaps the pools, and this operation finishes
+        // on the one it started with.
+        let pool = self.shared.pool_for(O::READ_ONLY);
         let work = async move {
-            let pool = match (&shared.replica, O::READ_ONLY) {
-                (Some(replica), true) => replica,
-                _ => &shared.primary,
-            };
             let mut conn = pool.get().await?;
             op.run(&mut conn).await
         };

@@ -12,7 +12,7 @@ pub mod migrate;
 pub mod ops;
 mod probe;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Supervised, Supervisor};
@@ -47,11 +47,65 @@ pub struct DbConfig {
 /// Everything the `DbActor` instances share.
 #[derive(Debug)]
 pub struct DbShared {
-    primary: PgPool,
-    replica: Option<PgPool>,
+    /// Swapped whole by [`DbShared::resize_pools`]: bb8 cannot resize a pool.
+    pools: RwLock<Pools>,
+    recipe: PoolRecipe,
     gate: Gate,
     health: Arc<DbHealth>,
     query_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Pools {
+    primary: PgPool,
+    replica: Option<PgPool>,
+}
+
+/// What a pool is built from besides its sizes. The parsed configs redact
+/// the password in `Debug`, unlike the URL.
+#[derive(Debug, Clone)]
+struct PoolRecipe {
+    primary: tokio_postgres::Config,
+    replica: Option<tokio_postgres::Config>,
+    connection_timeout: Duration,
+    test_on_checkout: bool,
+}
+
+impl PoolRecipe {
+    fn build(&self, max_size: u32, min_idle: u32) -> Result<Pools, InvalidPoolSize> {
+        // bb8 panics on these.
+        if max_size == 0 || min_idle > max_size {
+            return Err(InvalidPoolSize { max_size, min_idle });
+        }
+        Ok(Pools {
+            primary: self.pool(&self.primary, max_size, min_idle),
+            replica: self
+                .replica
+                .as_ref()
+                .map(|pg| self.pool(pg, max_size, min_idle)),
+        })
+    }
+
+    fn pool(&self, pg: &tokio_postgres::Config, max_size: u32, min_idle: u32) -> PgPool {
+        let manager = PostgresConnectionManager::new(pg.clone(), NoTls);
+        bb8::Pool::builder()
+            .max_size(max_size)
+            .min_idle((min_idle > 0).then_some(min_idle))
+            .connection_timeout(self.connection_timeout)
+            // Checking out with a PING costs a round trip per query; broken
+            // connections are caught by `has_broken` when they return instead.
+            .test_on_check_out(self.test_on_checkout)
+            .error_sink(Box::new(LogErrors))
+            .build_unchecked(manager)
+    }
+}
+
+/// Pool sizes bb8 cannot work with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("pool_max_size must be at least 1 and pool_min_idle at most pool_max_size (got {max_size} and {min_idle})")]
+pub struct InvalidPoolSize {
+    pub max_size: u32,
+    pub min_idle: u32,
 }
 
 /// Pool figures for metrics and the operator.
@@ -68,16 +122,23 @@ impl DbShared {
     /// and reports itself degraded) and starts the health probe on the current
     /// arbiter.
     pub fn start(cfg: &DbConfig) -> Result<Arc<Self>, DbError> {
-        let primary = build_pool(&cfg.url, cfg)?;
-        let replica = match cfg.replica_url.as_deref() {
-            Some(url) if !url.is_empty() => Some(build_pool(url, cfg)?),
-            _ => None,
+        let recipe = PoolRecipe {
+            primary: pg_config(&cfg.url, cfg)?,
+            replica: match cfg.replica_url.as_deref() {
+                Some(url) if !url.is_empty() => Some(pg_config(url, cfg)?),
+                _ => None,
+            },
+            connection_timeout: cfg.connection_timeout,
+            test_on_checkout: cfg.test_on_checkout,
         };
+        let pools = recipe
+            .build(cfg.pool_max_size, cfg.pool_min_idle)
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let health = DbHealth::new(cfg.probe_interval, cfg.probe_timeout);
-        probe::spawn(pg_config(&cfg.url, cfg)?, Arc::clone(&health));
+        probe::spawn(recipe.primary.clone(), Arc::clone(&health));
         Ok(Arc::new(Self {
-            primary,
-            replica,
+            pools: RwLock::new(pools),
+            recipe,
             gate: Gate::new("db", cfg.mailbox_capacity),
             health,
             query_timeout: cfg.query_timeout,
@@ -93,8 +154,9 @@ impl DbShared {
     }
 
     pub fn pool_stats(&self) -> PoolStats {
-        let state = self.primary.state();
-        let config = self.primary.config();
+        let primary = self.primary_pool();
+        let state = primary.state();
+        let config = primary.config();
         PoolStats {
             size: state.connections,
             idle: state.idle_connections,
@@ -103,9 +165,45 @@ impl DbShared {
         }
     }
 
-    /// The primary pool, for benchmarks and tools that measure the actor's cost.
-    pub fn primary_pool(&self) -> &PgPool {
-        &self.primary
+    /// The current primary pool, for benchmarks and tools that measure the
+    /// actor's cost. A clone: it stays usable after a resize.
+    pub fn primary_pool(&self) -> PgPool {
+        self.pools().primary
+    }
+
+    /// The pool an operation runs on: reads go to the replica when there is one.
+    pub(crate) fn pool_for(&self, read_only: bool) -> PgPool {
+        let pools = self.pools();
+        match (pools.replica, read_only) {
+            (Some(replica), true) => replica,
+            _ => pools.primary,
+        }
+    }
+
+    fn pools(&self) -> Pools {
+        // Nothing panics while holding the lock, and a `Pools` is valid whole.
+        self.pools
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the primary and replica pools with new ones of these sizes.
+    /// Operations in flight keep the old pool's clone and finish on it; the
+    /// old pool closes its connections when its last clone is dropped.
+    pub fn resize_pools(&self, max_size: u32, min_idle: u32) -> Result<(), InvalidPoolSize> {
+        let fresh = self.recipe.build(max_size, min_idle)?;
+        let old = std::mem::replace(
+            &mut *self.pools.write().unwrap_or_else(PoisonError::into_inner),
+            fresh,
+        );
+        tracing::info!(
+            old_max_size = old.primary.config().max_size,
+            max_size,
+            min_idle,
+            "database pools replaced"
+        );
+        Ok(())
     }
 }
 
@@ -119,19 +217,6 @@ fn pg_config(url: &str, cfg: &DbConfig) -> Result<tokio_postgres::Config, DbErro
         pg.application_name("health-agent");
     }
     Ok(pg)
-}
-
-fn build_pool(url: &str, cfg: &DbConfig) -> Result<PgPool, DbError> {
-    let manager = PostgresConnectionManager::new(pg_config(url, cfg)?, NoTls);
-    Ok(bb8::Pool::builder()
-        .max_size(cfg.pool_max_size)
-        .min_idle((cfg.pool_min_idle > 0).then_some(cfg.pool_min_idle))
-        .connection_timeout(cfg.connection_timeout)
-        // Checking out with a PING costs a round trip per query; broken
-        // connections are caught by `has_broken` when they return instead.
-        .test_on_check_out(cfg.test_on_checkout)
-        .error_sink(Box::new(LogErrors))
-        .build_unchecked(manager))
 }
 
 #[derive(Debug, Clone, Copy)]

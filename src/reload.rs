@@ -1,0 +1,252 @@
+//! Live tuning: `SIGHUP` and `POST /api/v1/admin/reload` re-read the
+//! configuration as at start-up (`Settings::load`: the files and the process
+//! environment) and apply what can change without a restart: every mailbox
+//! capacity, the slow-request threshold and the database pool sizes. Other
+//! changed settings are reported as needing a restart and left as they are.
+//! An invalid configuration changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::PoisonError;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{ConfigError, Settings};
+use crate::error::now_rfc3339;
+use crate::state::Shared;
+
+/// The settings a reload applies to the running process.
+pub const LIVE_KEYS: &[&str] = &[
+    "actors.db.mailbox_capacity",
+    "actors.cache.mailbox_capacity",
+    "actors.llm.mailbox_capacity",
+    "actors.metrics.mailbox_capacity",
+    "actors.reminders.mailbox_capacity",
+    "metrics.slow_request_threshold_ms",
+    "database.pool_max_size",
+    "database.pool_min_idle",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub old: Value,
+    pub new: Value,
+}
+
+/// What a reload did: the body of `POST /api/v1/admin/reload`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// Changed live settings, now in effect.
+    pub applied: BTreeMap<String, Change>,
+    /// Changed settings that take effect only after a restart (not applied).
+    pub restart_required: Vec<String>,
+    pub timestamp: String,
+}
+
+/// Loads the configuration as at start-up and applies it; logs the outcome.
+pub fn reload(shared: &Shared) -> Result<ReloadReport, ConfigError> {
+    let outcome = Settings::load()
+        .and_then(|s| s.check_serving().map(|()| s))
+        .and_then(|s| apply(shared, &s));
+    match &outcome {
+        Ok(report) => log(report),
+        Err(e) => tracing::error!(
+            reason = %e,
+            "configuration reload rejected; the running values stay"
+        ),
+    }
+    outcome
+}
+
+/// Applies the live part of `new` and reports the rest. `new` must be valid
+/// (as `Settings::load` returns it).
+pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigError> {
+    let mut running = shared
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let (applied, restart_required) = diff(&running, new);
+    let changed = |key: &str| applied.contains_key(key);
+
+    // The one step that can fail goes first, so a failure changes nothing.
+    if changed("database.pool_max_size") || changed("database.pool_min_idle") {
+        let d = &new.database;
+        shared
+            .db
+            .resize_pools(d.pool_max_size, d.pool_min_idle)
+            .map_err(|e| ConfigError(format!("`database.pool_max_size`: {e}")))?;
+        running.database.pool_max_size = d.pool_max_size;
+        running.database.pool_min_idle = d.pool_min_idle;
+    }
+    let a = &new.actors;
+    for (key, gate, capacity) in [
+        ("actors.db.mailbox_capacity", shared.db.gate(), a.db),
+        (
+            "actors.cache.mailbox_capacity",
+            shared.cache.gate(),
+            a.cache,
+        ),
+        ("actors.llm.mailbox_capacity", shared.llm.gate(), a.llm),
+        (
+            "actors.metrics.mailbox_capacity",
+            shared.metrics.gate(),
+            a.metrics,
+        ),
+        (
+            "actors.reminders.mailbox_capacity",
+            &shared.reminders,
+            a.reminders,
+        ),
+    ] {
+        if changed(key) {
+            gate.resize(capacity.mailbox_capacity);
+        }
+    }
+    running.actors = a.clone();
+    if changed("metrics.slow_request_threshold_ms") {
+        let ms = new.metrics.slow_request_threshold_ms;
+        shared.set_slow_threshold_ms(ms);
+        running.metrics.slow_request_threshold_ms = ms;
+    }
+    Ok(ReloadReport {
+        applied,
+        restart_required,
+        timestamp: now_rfc3339(),
+    })
+}
+
+/// The changed settings, split into live ones (old and new values) and the
+/// names of those that need a restart. Secrets are compared by value but
+/// only ever named.
+fn diff(running: &Settings, new: &Settings) -> (BTreeMap<String, Change>, Vec<String>) {
+    let (old_flat, new_flat) = (flatten(running), flatten(new));
+    let mut applied = BTreeMap::new();
+    let mut restart = BTreeSet::new();
+    let keys: BTreeSet<&String> = old_flat.keys().chain(new_flat.keys()).collect();
+    for key in keys {
+        let (old, new) = (old_flat.get(key), new_flat.get(key));
+        if old == new {
+            continue;
+        }
+        if LIVE_KEYS.contains(&key.as_str()) {
+            applied.insert(
+                key.clone(),
+                Change {
+                    old: old.cloned().unwrap_or(Value::Null),
+                    new: new.cloned().unwrap_or(Value::Null),
+                },
+            );
+        } else {
+            restart.insert(key.clone());
+        }
+    }
+    for ((key, old), (_, new)) in running.secret_values().into_iter().zip(new.secret_values()) {
+        if old != new {
+            restart.insert(key.to_owned());
+        }
+    }
+    (applied, restart.into_iter().collect())
+}
+
+/// `{"a": {"b": 1}}` → `{"a.b": 1}`, from the redacted rendering.
+fn flatten(settings: &Settings) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_owned(), leaf);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        serde_json::to_value(settings).unwrap_or(Value::Null),
+        &mut out,
+    );
+    out
+}
+
+fn log(report: &ReloadReport) {
+    let mut applied = String::new();
+    for (key, c) in &report.applied {
+        if !applied.is_empty() {
+            applied.push_str(", ");
+        }
+        let _ = write!(applied, "{key} {}→{}", c.old, c.new);
+    }
+    if applied.is_empty() {
+        applied.push_str("nothing");
+    }
+    tracing::info!(applied = %applied, "configuration reloaded");
+    if !report.restart_required.is_empty() {
+        tracing::warn!(
+            keys = %report.restart_required.join(", "),
+            "changed settings need a restart to take effect; not applied"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Settings {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut vars: Vec<(String, String)> = vec![("API_KEYS".into(), "k1".into())];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::from_sources(&dir, vars).unwrap()
+    }
+
+    #[test]
+    fn live_settings_are_applied_and_the_rest_need_a_restart() {
+        let old = load(&[]);
+        let new = load(&[
+            ("HEALTH_AGENT__ACTORS__DB__MAILBOX_CAPACITY", "8"),
+            ("SLOW_REQUEST_THRESHOLD_MS", "100"),
+            ("HEALTH_AGENT__DATABASE__POOL_MAX_SIZE", "4"),
+            ("API_PORT", "9999"),
+            ("HEALTH_AGENT__API__WORKERS", "3"),
+        ]);
+        let (applied, restart) = diff(&old, &new);
+        assert_eq!(
+            applied["actors.db.mailbox_capacity"],
+            Change {
+                old: 1024.into(),
+                new: 8.into()
+            }
+        );
+        assert_eq!(applied["metrics.slow_request_threshold_ms"].new, 100);
+        assert_eq!(applied["database.pool_max_size"].new, 4);
+        assert_eq!(applied.len(), 3);
+        assert_eq!(restart, vec!["api.port", "api.workers"]);
+    }
+
+    #[test]
+    fn a_changed_secret_is_named_but_never_shown() {
+        let old = load(&[("DATABASE_URL", "postgres://u:old-pw@db/x")]);
+        let new = load(&[
+            ("DATABASE_URL", "postgres://u:new-pw@db/x"),
+            ("API_KEYS", "k2"),
+        ]);
+        let (applied, restart) = diff(&old, &new);
+        assert!(applied.is_empty());
+        assert_eq!(restart, vec!["api.api_keys", "database.url"]);
+    }
+
+    #[test]
+    fn nothing_changed_reports_nothing() {
+        let (applied, restart) = diff(&load(&[]), &load(&[]));
+        assert!(applied.is_empty() && restart.is_empty());
+    }
+}
