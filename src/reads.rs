@@ -1,6 +1,7 @@
 //! Reads that go through the cache, and the invalidations every write path
 //! calls after its transaction committed. Keys and TTLs: `cache_keys`.
 
+use actors::db::ops::conversation::{GetHistory, HistoryTurn};
 use actors::db::ops::{GetFoodDay, GetStreaks, GetUser, GetXp, StreakRow};
 use actors::db::DbError;
 use chrono::NaiveDate;
@@ -118,6 +119,19 @@ pub async fn food_day(
         )
         .await
         .map_err(user_missing)
+}
+
+/// The newest `limit` messages, oldest first (empty for a new user).
+pub async fn history(state: &AppState, user_id: &str, limit: i64) -> ApiResult<Vec<HistoryTurn>> {
+    Ok(state
+        .cache
+        .get_or_load(&keys::history(user_id), keys::HISTORY_TTL, || {
+            state.db.run(GetHistory {
+                user_id: user_id.to_owned(),
+                limit,
+            })
+        })
+        .await?)
 }
 
 /// After a profile or preference change.

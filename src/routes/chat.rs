@@ -260,7 +260,8 @@ pub async fn chat(
         .db
         .run(LoadChatContext {
             user_id: user_id.clone(),
-            history_limit: HISTORY_WINDOW,
+            // The window comes from the cache below (or the client).
+            history_limit: 0,
             query_embedding: query_embedding.clone(),
             memory_k: MEMORY_K,
             now,
@@ -270,8 +271,8 @@ pub async fn chat(
     // The client's history, when given, replaces the stored window.
     let mut turns: Vec<ChatTurn> = match supplied {
         Some(t) => t,
-        None => ctx
-            .history
+        None => crate::reads::history(&state, &user_id, HISTORY_WINDOW)
+            .await?
             .iter()
             .filter_map(|h| {
                 let role = match h.role.as_str() {

@@ -272,3 +272,28 @@ async fn a_model_that_is_down_gives_a_fast_503_once_its_circuit_is_open() {
     assert_error(res, 503).await;
     assert!(took < Duration::from_millis(100), "took {took:?}");
 }
+
+#[actix_web::test]
+async fn the_stored_window_carries_each_previous_exchange_through_the_cache() {
+    let (app, mock) = with_mock(quick_mock()).await;
+    let last = || async {
+        reqwest::get(format!("{mock}/__mock/last"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["messages"]
+            .to_string()
+    };
+    answer(&app, "lee", "first message").await;
+    answer(&app, "lee", "second message").await;
+    assert!(last().await.contains("first message"));
+    // The window read (and cached) for the second chat must not be served
+    // stale to the third: the second exchange has to be in it.
+    answer(&app, "lee", "third message").await;
+    let seen = last().await;
+    assert!(
+        seen.contains("second message") && seen.contains("first message"),
+        "{seen}"
+    );
+}

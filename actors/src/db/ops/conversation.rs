@@ -26,7 +26,7 @@ pub fn vector_text(v: &[f32]) -> String {
     s
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryTurn {
     pub role: String,
     pub content: String,
@@ -107,22 +107,9 @@ impl DbOperation for LoadChatContext {
             timezone: tz_name,
             ..Default::default()
         };
-        let mut history: Vec<HistoryTurn> = client
-            .query_typed(
-                "SELECT role, content, \"timestamp\" FROM conversation_history
-                  WHERE user_id = $1 ORDER BY \"timestamp\" DESC, id DESC LIMIT $2",
-                &[(uid, Type::TEXT), (&self.history_limit, Type::INT8)],
-            )
-            .await?
-            .iter()
-            .map(|r| HistoryTurn {
-                role: r.get(0),
-                content: r.get(1),
-                timestamp: r.get(2),
-            })
-            .collect();
-        history.reverse();
-        ctx.history = history;
+        if self.history_limit > 0 {
+            ctx.history = history(client, uid, self.history_limit).await?;
+        }
         let q = vector_text(&self.query_embedding);
         ctx.memories = client
             .query_typed(
@@ -177,6 +164,44 @@ impl DbOperation for LoadChatContext {
             ctx.reminders_active = m.get(2);
         }
         Ok(ctx)
+    }
+}
+
+/// The newest `limit` messages of a user, oldest first (an index-only scan
+/// of the covering history index).
+async fn history(client: &Client, user_id: &str, limit: i64) -> Result<Vec<HistoryTurn>, DbError> {
+    let mut turns: Vec<HistoryTurn> = client
+        .query_typed(
+            "SELECT role, content, \"timestamp\" FROM conversation_history
+              WHERE user_id = $1 ORDER BY \"timestamp\" DESC LIMIT $2",
+            &[(&user_id, Type::TEXT), (&limit, Type::INT8)],
+        )
+        .await?
+        .iter()
+        .map(|r| HistoryTurn {
+            role: r.get(0),
+            content: r.get(1),
+            timestamp: r.get(2),
+        })
+        .collect();
+    turns.reverse();
+    Ok(turns)
+}
+
+/// The conversation window on its own, for the cache.
+#[derive(Debug, Clone)]
+pub struct GetHistory {
+    pub user_id: String,
+    pub limit: i64,
+}
+
+impl DbOperation for GetHistory {
+    type Output = Vec<HistoryTurn>;
+    const NAME: &'static str = "get_history";
+    const READ_ONLY: bool = true;
+
+    async fn run(self, client: &mut Client) -> Result<Vec<HistoryTurn>, DbError> {
+        history(client, &self.user_id, self.limit).await
     }
 }
 
