@@ -6,6 +6,7 @@
 //! Nothing here knows about HTTP; see ARCHITECTURE.md for the request flow.
 
 pub mod cache;
+mod circuit;
 pub mod db;
 pub mod error;
 pub mod gate;

@@ -210,13 +210,7 @@ async fn bad_chat_input_is_a_400_naming_the_field() {
             "{field}: {err}"
         );
     }
-    let n: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = app.count("SELECT count(*) FROM users").await;
     assert_eq!(n, 0, "bad input creates nothing");
 }
 

@@ -74,13 +74,7 @@ async fn a_body_over_the_limit_is_413_and_nothing_is_written() {
         )
         .await;
     assert_error(res, 413).await;
-    let count: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = app.count("SELECT count(*) FROM users").await;
     assert_eq!(count, 0);
 }
 

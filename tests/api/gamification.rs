@@ -71,16 +71,7 @@ async fn logging_food_earns_10_xp_and_ten_foods_reach_level_2() {
     assert_eq!(xp["level"], 2);
     assert_eq!(xp["tier"], "bronze");
     assert_eq!(xp["xp_to_next_level"], 100);
-    let ledger: i64 = app
-        .db()
-        .await
-        .query_one(
-            "SELECT sum(xp)::bigint FROM xp_events WHERE user_id = 'fay' AND event_type = 'food_logged'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let ledger = app.count("SELECT sum(xp)::bigint FROM xp_events WHERE user_id = 'fay' AND event_type = 'food_logged'").await;
     assert_eq!(ledger, 100);
 }
 
@@ -177,16 +168,9 @@ async fn the_first_food_unlocks_first_food_once() {
     assert!(a["locked"][0].get("unlocked_at").is_none());
     assert!(a["locked"][0]["name"].is_string());
 
-    let stored: i64 = app
-        .db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM achievements WHERE user_id = 'jo'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let stored = app
+        .count("SELECT count(*) FROM achievements WHERE user_id = 'jo'")
+        .await;
     assert_eq!(stored, 1);
 }
 

@@ -125,6 +125,16 @@ impl TestApp {
             .await
     }
 
+    /// The single number a `SELECT count(*) ...` returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(sql, &[])
+            .await
+            .expect("count query")
+            .get(0)
+    }
+
     pub async fn db(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.db_url, tokio_postgres::NoTls)
             .await

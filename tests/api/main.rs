@@ -13,6 +13,7 @@ mod helpers;
 mod idempotency;
 mod llm;
 mod migrations;
+mod monitor;
 mod observability;
 mod profile;
 mod reminders;

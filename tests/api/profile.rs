@@ -247,13 +247,9 @@ async fn creating_a_user_validates_the_profile() {
             .await;
         assert_names(res, field, "").await;
     }
-    let n: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM users WHERE user_id = 'carol'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = app
+        .count("SELECT count(*) FROM users WHERE user_id = 'carol'")
+        .await;
     assert_eq!(n, 0, "a refused profile created the user");
 }
 
@@ -416,13 +412,7 @@ async fn unknown_users_are_404_and_bad_ids_400() {
     )
     .await;
     assert_error(app.delete("/api/v1/users/ghost/conversation").await, 404).await;
-    let n: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = app.count("SELECT count(*) FROM users").await;
     assert_eq!(n, 0, "a PATCH must not create a user");
 
     let bad = "/api/v1/users/a%20b/profile";

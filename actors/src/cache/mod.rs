@@ -7,7 +7,6 @@
 //! Redis is read again, so an outage never leaves a stale entry to be served
 //! when it ends. Other instances drop their L1 copies through Redis pub/sub.
 
-mod circuit;
 mod handlers;
 mod manager;
 mod messages;
@@ -26,11 +25,11 @@ use serde::Serialize;
 
 pub use messages::{Delete, Get, Set};
 
+use crate::circuit::Circuit;
 use crate::db::DbError;
 use crate::error::ActorError;
 use crate::gate::{Gate, Ticket, Timing};
 use crate::trace;
-use circuit::Circuit;
 use manager::TrackedManager;
 
 pub type RedisPool = bb8::Pool<TrackedManager>;

@@ -10,7 +10,6 @@
 //! The gate bounds in-flight calls, so a slow provider turns into fast 503s.
 
 mod anthropic;
-mod circuit;
 mod openai;
 mod provider;
 
@@ -22,11 +21,11 @@ use actix::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::circuit::Circuit;
 use crate::error::ActorError;
 use crate::gate::{Gate, Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 use crate::trace;
-use circuit::Circuit;
 use provider::{Budget, Provider};
 pub use provider::{ProviderConfig, ProviderKind, ProviderStats};
 

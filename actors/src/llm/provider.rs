@@ -14,8 +14,8 @@ use backoff::ExponentialBackoff;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::circuit::Circuit;
 use super::{anthropic, openai, ChatRequest, Completion, LlmError, Role};
+use crate::circuit::Circuit;
 
 /// Which wire format and defaults a provider has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

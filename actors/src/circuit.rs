@@ -1,6 +1,7 @@
-//! A provider's circuit breaker: after `threshold` consecutive failed calls
-//! the provider is skipped for `open_for` (callers fail over or fail fast
-//! instead of each waiting out retries), then one call probes it; a success
+//! A circuit breaker, shared by the LLM providers and the cache: after
+//! `threshold` consecutive failed calls the dependency is skipped for
+//! `open_for` (callers fail over, fall back or fail fast instead of each
+//! waiting out timeouts and retries), then one call probes it; a success
 //! closes the circuit, a failure opens it again.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
