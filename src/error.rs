@@ -95,10 +95,21 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "error": "invalid request",
+    "detail": "user_id: may only contain A-Z a-z 0-9 _ . : @ -, found ' '",
+    "timestamp": "2026-06-01T12:00:00.000Z"
+}))]
 pub struct ErrorBody {
+    /// What went wrong, e.g. `API key required`, `user not found`.
     pub error: String,
+    /// Which field or dependency, when known; never a stack trace or SQL.
+    #[schema(required = true)]
     pub detail: Option<String>,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 

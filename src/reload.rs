@@ -28,19 +28,25 @@ pub const LIVE_KEYS: &[&str] = &[
     "database.pool_min_idle",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub old: Value,
     pub new: Value,
 }
 
 /// What a reload did: the body of `POST /api/v1/admin/reload`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "applied": {"actors.db.mailbox_capacity": {"old": 1024, "new": 2048}},
+    "restart_required": ["api.workers"],
+    "timestamp": "2026-06-01T12:00:00.000Z"
+}))]
 pub struct ReloadReport {
     /// Changed live settings, now in effect.
     pub applied: BTreeMap<String, Change>,
     /// Changed settings that take effect only after a restart (not applied).
     pub restart_required: Vec<String>,
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 

@@ -192,12 +192,20 @@ fn reload_on_sighup(shared: Weak<Shared>) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+/// actix-web answers an unknown path and a known path's unserved method
+/// here alike: the second is a 405 with `Allow`.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError as _;
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
+        .and_then(|methods| http::header::HeaderValue::from_str(methods).ok());
+    if let Some(allow) = allow {
+        let mut res = ApiError::MethodNotAllowed.error_response();
+        res.headers_mut().insert(http::header::ALLOW, allow);
+        return res;
+    }
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
 fn cors(origins: &[String]) -> Cors {

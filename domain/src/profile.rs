@@ -27,6 +27,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// The longest goal, and the longest value of an unknown field.
 pub const MAX_TEXT_CHARS: usize = 500;
 pub const MAX_GOALS: usize = 20;
+/// Why a text with a NUL character is refused.
+pub const NUL: &str = "must not contain NUL characters";
 
 /// A field that failed validation: its name and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +163,10 @@ fn one_of(value: &Value, allowed: &[&str]) -> Result<Value, String> {
 }
 
 fn text(s: &str) -> Result<Value, String> {
+    // PostgreSQL can store no NUL, in text or in jsonb.
+    if s.contains('\0') {
+        return Err(NUL.into());
+    }
     let n = s.chars().count();
     if n > MAX_TEXT_CHARS {
         return Err(format!(
@@ -313,6 +319,15 @@ mod tests {
             assert!(profile_value("notes", &bad).is_err(), "{bad} accepted");
         }
         assert!(profile_value("notes", &json!("n".repeat(501))).is_err());
+    }
+
+    #[test]
+    fn text_with_a_nul_character_is_refused_everywhere_text_is_kept() {
+        let nul = json!("a\u{0}b");
+        assert_eq!(profile_value("notes", &nul), Err(NUL.to_owned()));
+        assert!(profile_value("goals", &nul).is_err());
+        assert!(profile_value("goals", &json!(["ok", "a\u{0}b"])).is_err());
+        assert_eq!(preference_value("coach_name", &nul), Err(NUL.to_owned()));
     }
 
     #[test]

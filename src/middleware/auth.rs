@@ -59,13 +59,12 @@ pub fn presented_key(req: &actix_web::HttpRequest) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Routes anyone may call: health probes, and the metrics routes when the
-/// operator opened them for a private scrape network.
+/// Routes anyone may call: health probes, the API docs (Swagger UI's assets
+/// too), and the metrics routes when the operator opened them for a private
+/// scrape network.
 fn is_public(path: &str, metrics_public: bool) -> bool {
-    matches!(
-        path,
-        "/api/health" | "/livez" | "/readyz" | "/api/docs" | "/api/openapi.json"
-    ) || path.starts_with("/api/docs/")
+    crate::openapi::PUBLIC_PATHS.contains(&path)
+        || path.starts_with("/api/docs/")
         || (metrics_public && matches!(path, "/metrics" | "/api/v1/metrics"))
 }
 

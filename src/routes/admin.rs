@@ -9,6 +9,17 @@ use crate::state::AppState;
 /// `POST /api/v1/admin/reload`: what `SIGHUP` does, with the result in the
 /// response: 200 with the applied and restart-required settings, or 400
 /// naming the invalid key (nothing applied).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/reload",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Re-read and applied; nothing changed is an empty `applied`.",
+            body = crate::reload::ReloadReport),
+        (status = 400, description = "The configuration is invalid; `detail` names the key \
+            and nothing was applied.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn reload(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // Reading the files is small and rare; not worth a thread hop.
     match reload::reload(state.shared()) {

@@ -17,9 +17,10 @@ use chrono::Utc;
 use domain::coach::{self, CoachContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::users::parse_user_id;
-use crate::error::{now_rfc3339, ApiError, ApiResult};
+use super::users::{parse_user_id, reject_nul};
+use crate::error::{now_rfc3339, ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The longest message accepted, in bytes.
@@ -29,25 +30,42 @@ const HISTORY_WINDOW: i64 = 20;
 const MEMORY_K: i64 = 5;
 const MAX_TOOL_ROUNDS: usize = 3;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_id": "alice", "message": "I had oatmeal for breakfast"}))]
 pub struct ChatBody {
+    /// Created on first contact. 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
     user_id: String,
+    /// Not blank; at most 8 KiB (UTF-8 bytes).
+    #[schema(min_length = 1, max_length = 8192)]
     message: String,
+    /// The conversation so far (at most 50 turns), replacing the stored one
+    /// for this answer.
     #[serde(default)]
+    #[schema(max_items = 50)]
     message_history: Option<Vec<HistoryItem>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryItem {
+    /// `user` or `assistant`.
+    #[schema(pattern = "^(user|assistant)$", example = "user")]
     role: String,
+    /// Not blank; at most 8 KiB.
+    #[schema(min_length = 1, max_length = 8192)]
     content: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "response": "Oatmeal is a great start: about 300 kcal and slow carbs.",
+    "timestamp": "2026-06-01T08:05:00.000Z", "user_id": "alice"
+}))]
 pub struct ChatResponse {
     response: String,
+    #[schema(format = DateTime)]
     timestamp: String,
     user_id: String,
 }
@@ -56,6 +74,7 @@ fn validate_text(field: &str, text: &str) -> ApiResult<()> {
     if text.trim().is_empty() {
         return Err(ApiError::invalid_field(field, "must not be empty"));
     }
+    reject_nul(field, text)?;
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(ApiError::invalid_field(
             field,
@@ -236,6 +255,26 @@ async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
 }
 
 /// `POST /api/v1/chat`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/chat",
+    tag = "chat",
+    description = "The coach answers with the user's profile, today's food, streaks, \
+        reminders and nearest memories in mind, and may log food, read the food summary, \
+        create reminders or read XP on the way. Both messages, new memories and 5 XP are \
+        stored in one transaction before the answer; a failure stores nothing.",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "The coach's answer.", body = ChatResponse),
+        (status = 400, description = "A field is invalid (named in `detail`), or the JSON is \
+            malformed.", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 502, response = crate::openapi::BadGateway),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    )
+)]
 pub async fn chat(
     state: web::Data<AppState>,
     body: web::Json<ChatBody>,

@@ -3,9 +3,11 @@ use actors::db::ops::{FoodDay, FoodEntryRow, LogFood, NewFoodEntry, NutritionSou
 use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::users::parse_user_id;
-use crate::error::{ApiError, ApiResult};
+use super::users::{parse_user_id, reject_nul};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
 
@@ -14,21 +16,35 @@ const MAX_QUANTITY_CHARS: usize = 100;
 const MAX_CALORIES: f64 = 20_000.0;
 const MAX_MACRO_G: f64 = 2_000.0;
 
-#[derive(Debug, Deserialize)]
+/// A food entry. Nutrition given (any of the four) is stored as given;
+/// with none, it is estimated from the description and quantity when the
+/// food is known, else left unknown (`nutrition_source`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "banana", "quantity": "2 medium"}))]
 pub struct LogFoodRequest {
+    /// 1–500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500, example = "banana")]
     description: String,
     #[serde(default)]
+    #[schema(max_length = 100, example = "2 medium")]
     quantity: Option<String>,
+    /// When it was eaten (default now): RFC 3339 with an offset, at most
+    /// 24 h ahead and one year back.
     #[serde(default)]
+    #[schema(format = DateTime, example = "2026-06-01T12:30:00Z")]
     timestamp: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 20000)]
     calories: Option<f64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2000)]
     protein_g: Option<f64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2000)]
     carbs_g: Option<f64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2000)]
     fat_g: Option<f64>,
 }
 
@@ -37,6 +53,7 @@ impl LogFoodRequest {
     /// given, else the table's estimate, else unknown (never made up).
     pub(crate) fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
         let description = self.description.trim().to_owned();
+        reject_nul("description", &description)?;
         let len = description.chars().count();
         if len == 0 || len > MAX_DESCRIPTION_CHARS {
             return Err(ApiError::invalid_field(
@@ -49,6 +66,7 @@ impl LogFoodRequest {
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty());
         if let Some(q) = &quantity {
+            reject_nul("quantity", q)?;
             let len = q.chars().count();
             if len > MAX_QUANTITY_CHARS {
                 return Err(ApiError::invalid_field(
@@ -136,20 +154,34 @@ fn amount(field: &str, value: Option<f64>, max: f64) -> ApiResult<Option<f64>> {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "5f0c1c9e-2b1a-4c43-9a55-8f1a0e7b9d21", "user_id": "alice",
+    "description": "banana", "quantity": "2 medium", "food": "banana", "grams": 236.0,
+    "calories": 210.4, "protein_g": 2.6, "carbs_g": 54.0, "fat_g": 0.8,
+    "nutrition_source": "estimated", "timestamp": "2026-06-01T12:30:00Z",
+    "local_date": "2026-06-01"
+}))]
 pub struct FoodEntryResponse {
+    #[schema(format = "uuid")]
     id: String,
     user_id: String,
     description: String,
     quantity: Option<String>,
+    /// The food the estimate matched, when estimated.
     food: Option<String>,
     grams: Option<f64>,
     calories: Option<f64>,
     protein_g: Option<f64>,
     carbs_g: Option<f64>,
     fat_g: Option<f64>,
+    /// `user` (given), `estimated` or `unknown`.
+    #[schema(example = "estimated")]
     nutrition_source: String,
+    #[schema(format = DateTime)]
     timestamp: String,
+    /// The day it counts for, in the user's time zone.
+    #[schema(format = Date)]
     local_date: String,
 }
 
@@ -173,15 +205,19 @@ impl From<FoodEntryRow> for FoodEntryResponse {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One local day of food; totals sum the known values only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FoodDayResponse {
+    #[schema(format = Date, example = "2026-06-01")]
     date: String,
+    #[schema(example = "Europe/Berlin")]
     timezone: String,
     entries: Vec<FoodEntryResponse>,
     total_calories: f64,
     total_protein: f64,
     total_carbs: f64,
     total_fat: f64,
+    /// Entries whose nutrition is unknown (not in the totals).
     unknown_entries: u64,
 }
 
@@ -210,13 +246,32 @@ impl From<FoodDay> for FoodDayResponse {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FoodDayQuery {
+    /// `YYYY-MM-DD`, a day in the user's time zone; default today.
     #[serde(default)]
+    #[param(format = Date, example = "2026-06-01")]
     date: Option<String>,
 }
 
 /// `POST /api/v1/users/{user_id}/food`: 201 with the stored entry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/food",
+    tag = "food",
+    params(UserPath),
+    request_body = LogFoodRequest,
+    responses(
+        (status = 201, description = "Stored, with its nutrition; awards 10 XP.",
+            body = FoodEntryResponse),
+        (status = 400, description = "`user_id` or a field is invalid (named in `detail`), \
+            or the JSON is malformed.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+    )
+)]
 pub async fn log_food(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -246,6 +301,19 @@ pub async fn log_food(
 }
 
 /// `GET /api/v1/users/{user_id}/food?date=YYYY-MM-DD`: one local day's log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/food",
+    tag = "food",
+    params(UserPath, FoodDayQuery),
+    responses(
+        (status = 200, description = "The day's entries, oldest first, and totals.",
+            body = FoodDayResponse),
+        (status = 400, description = "`user_id` or `date` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn food_day(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -4,23 +4,42 @@ use chrono::{SecondsFormat, Utc};
 use domain::gamification::{level_for_xp, ACHIEVEMENTS};
 use domain::time::local_date;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::food::user_not_found;
 use super::users::parse_user_id;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
+use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "user_id": "alice", "xp": 250, "level": 3, "tier": "bronze", "xp_to_next_level": 50
+}))]
 pub struct XpResponse {
     user_id: String,
     xp: i64,
     level: u32,
+    /// `bronze` (levels 1–5), `silver` (6–15), `gold` (16–30), `platinum` (31+).
     tier: &'static str,
+    /// What is left in the current level.
     xp_to_next_level: i64,
 }
 
 /// `GET /api/v1/users/{user_id}/xp`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/xp",
+    tag = "gamification",
+    params(UserPath),
+    responses(
+        (status = 200, description = "Total XP, level and tier.", body = XpResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn xp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -37,21 +56,36 @@ pub async fn xp(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StreakResponse {
+    /// `food_logging` or `reminders`.
     #[serde(rename = "type")]
+    #[schema(example = "food_logging")]
     kind: String,
+    /// Consecutive days up to today or yesterday, in the user's time zone.
     current: i32,
     best: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StreaksResponse {
     user_id: String,
     streaks: Vec<StreakResponse>,
 }
 
 /// `GET /api/v1/users/{user_id}/streaks`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/streaks",
+    tag = "gamification",
+    params(UserPath),
+    responses(
+        (status = 200, description = "Current and best streaks.", body = StreaksResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn streaks(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -74,22 +108,24 @@ pub async fn streaks(
     Ok(web::Json(StreaksResponse { user_id, streaks }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnlockedAchievement {
+    #[schema(example = "first_food")]
     id: &'static str,
     name: &'static str,
     description: &'static str,
+    #[schema(format = DateTime)]
     unlocked_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LockedAchievement {
     id: &'static str,
     name: &'static str,
     description: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AchievementsResponse {
     user_id: String,
     unlocked: Vec<UnlockedAchievement>,
@@ -98,6 +134,19 @@ pub struct AchievementsResponse {
 
 /// `GET /api/v1/users/{user_id}/achievements`: unlocked in the order earned,
 /// locked in display order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/achievements",
+    tag = "gamification",
+    params(UserPath),
+    responses(
+        (status = 200, description = "Unlocked (in the order earned) and locked.",
+            body = AchievementsResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn achievements(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -1,20 +1,39 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::now_rfc3339;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "healthy", "database": "connected", "cache": "connected",
+    "version": "0.1.0", "timestamp": "2026-06-01T12:00:00.000Z"
+}))]
 pub struct HealthResponse {
+    /// `healthy`, or `degraded` when the database is unreachable.
     pub status: &'static str,
+    /// `connected` or `disconnected`.
     pub database: &'static str,
+    /// `connected`, `disconnected` or `disabled`.
     pub cache: &'static str,
     pub version: &'static str,
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
 /// `GET /api/health`: reads the database probe's verdict (no query per call),
 /// so it answers in microseconds and turns 503 within a second of an outage.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers.", body = HealthResponse),
+        (status = 503, description = "The database is unreachable (`degraded`).",
+            body = HealthResponse, headers(("Retry-After" = u32, description = "Seconds."))),
+    )
+)]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let shared = state.shared();
     let db_up = shared.db.health().is_connected();
@@ -40,11 +59,33 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /livez`: the process and its event loop are alive.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "health",
+    responses(
+        (status = 200, description = "Alive.", body = crate::openapi::ProbeStatus,
+            example = json!({"status": "alive"})),
+    )
+)]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
 }
 
 /// `GET /readyz`: ready for traffic when the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready.", body = crate::openapi::ProbeStatus,
+            example = json!({"status": "ready"})),
+        (status = 503, description = "The database is unreachable.",
+            body = crate::openapi::ProbeStatus,
+            headers(("Retry-After" = u32, description = "Seconds.")),
+            example = json!({"status": "not_ready", "database": "disconnected"})),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.shared().db.health().is_connected() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))

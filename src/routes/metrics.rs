@@ -1,8 +1,9 @@
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::now_rfc3339;
+use crate::error::{now_rfc3339, ApiError, ErrorBody};
 use crate::state::{AppState, Shared};
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -35,17 +36,36 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     shared.prometheus.render()
 }
 
+/// A 404 with the JSON error body, as for an unknown route.
+fn metrics_disabled() -> HttpResponse {
+    ApiError::NotFound("metrics are disabled".into()).error_response()
+}
+
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Prometheus text. Needs an API key unless the operator set \
+        `metrics.require_api_key = false` for a private scrape network.",
+    responses(
+        (status = 200, description = "The Prometheus exposition format.", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 404, description = "Metrics are disabled (`ENABLE_METRICS=false`).",
+            body = ErrorBody),
+    )
+)]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     if !state.shared().settings.metrics.enabled {
-        return HttpResponse::NotFound().finish();
+        return metrics_disabled();
     }
     let text = render_prometheus(state.shared());
     HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(text)
 }
 
-#[derive(Serialize)]
-struct DatabaseFigures {
+/// The primary pool.
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseFigures {
     pool_size: u32,
     pool_available: u32,
     pool_active: u32,
@@ -57,10 +77,26 @@ struct DatabaseFigures {
 /// `GET /api/v1/metrics`: JSON for people and `jq`, Prometheus text for a
 /// scraper (its `Accept` asks for text/plain or OpenMetrics), so the guide's
 /// prometheus.yml and its curl | jq commands both work on this one path.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    tag = "operations",
+    description = "JSON for people and `jq`; Prometheus text when `Accept` asks for \
+        `text/plain` or OpenMetrics (and not JSON). Needs an API key unless the operator set \
+        `metrics.require_api_key = false`.",
+    responses(
+        (status = 200, description = "The figures.", content(
+            (crate::openapi::MetricsResponse = "application/json"),
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+        )),
+        (status = 404, description = "Metrics are disabled (`ENABLE_METRICS=false`).",
+            body = ErrorBody),
+    )
+)]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let shared = state.shared();
     if !shared.settings.metrics.enabled {
-        return HttpResponse::NotFound().finish();
+        return metrics_disabled();
     }
     let accept = req
         .headers()

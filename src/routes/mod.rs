@@ -1,13 +1,13 @@
 //! The route table, in one place.
 
-mod admin;
-mod chat;
-mod food;
-mod gamification;
-mod health;
-mod metrics;
-mod reminders;
-mod users;
+pub(crate) mod admin;
+pub(crate) mod chat;
+pub(crate) mod food;
+pub(crate) mod gamification;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod reminders;
+pub(crate) mod users;
 
 use actix_web::web;
 
@@ -16,6 +16,15 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/livez", web::get().to(health::livez))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::prometheus))
+        .route(
+            crate::openapi::DOCUMENT_PATH,
+            web::get().to(crate::openapi::openapi_json),
+        )
+        .route(
+            crate::openapi::DOCS_PATH,
+            web::get().to(crate::openapi::docs),
+        )
+        .service(crate::openapi::swagger_ui())
         .service(
             web::scope("/api/v1")
                 .route("/metrics", web::get().to(metrics::metrics))

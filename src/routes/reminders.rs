@@ -6,9 +6,11 @@ use actors::db::ops::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::users::parse_user_id;
-use crate::error::{ApiError, ApiResult};
+use super::users::{parse_user_id, reject_nul};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::openapi::{ReminderPath, UserPath};
 use crate::state::AppState;
 
 const MAX_MESSAGE_CHARS: usize = 1000;
@@ -64,6 +66,7 @@ impl CreateReminderRequest {
             ));
         }
         let message = required("message", &self.message, "the reminder's text")?.trim();
+        reject_nul("message", message)?;
         let len = message.chars().count();
         if len == 0 || len > MAX_MESSAGE_CHARS {
             return Err(ApiError::invalid_field(
@@ -119,15 +122,27 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10", "user_id": "alice", "type": "daily",
+    "message": "Take your vitamins",
+    "schedule": {"daily_time": "08:30", "timezone": "Europe/Berlin"},
+    "active": true, "next_trigger_at": "2026-06-02T06:30:00Z"
+}))]
 pub struct ReminderResponse {
+    #[schema(format = "uuid")]
     id: String,
     user_id: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::openapi::ReminderType)]
     kind: &'static str,
     message: String,
+    #[schema(value_type = crate::openapi::ReminderSchedule)]
     schedule: Value,
+    /// A one-time reminder turns inactive once it fired.
     active: bool,
+    /// The next firing, when active.
+    #[schema(format = DateTime)]
     next_trigger_at: Option<String>,
 }
 
@@ -155,11 +170,18 @@ impl From<ReminderRow> for ReminderResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10", "triggered": true, "completed": true,
+    "completed_at": "2026-06-01T08:31:00Z"
+}))]
 pub struct StatusResponse {
+    #[schema(format = "uuid")]
     id: String,
+    /// It fired at least once.
     triggered: bool,
     completed: bool,
+    #[schema(format = DateTime)]
     completed_at: Option<String>,
 }
 
@@ -187,6 +209,21 @@ fn parse_ids(path: &(String, String)) -> ApiResult<(String, String)> {
 }
 
 /// `POST /api/v1/users/{user_id}/reminders`: 201 with the reminder.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/reminders",
+    tag = "reminders",
+    params(UserPath),
+    request_body = crate::openapi::NewReminder,
+    responses(
+        (status = 201, description = "Created, with its next firing.", body = ReminderResponse),
+        (status = 400, description = "`user_id` or a field is invalid (named in `detail`), \
+            or the JSON is malformed.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+    )
+)]
 pub async fn create_reminder(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -201,12 +238,25 @@ pub async fn create_reminder(
     Ok(HttpResponse::Created().json(ReminderResponse::from(row)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReminderList {
     reminders: Vec<ReminderResponse>,
 }
 
 /// `GET /api/v1/users/{user_id}/reminders`: active and inactive, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/reminders",
+    tag = "reminders",
+    params(UserPath),
+    responses(
+        (status = 200, description = "Every reminder of the user, newest first.",
+            body = ReminderList),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn list_reminders(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -228,6 +278,19 @@ pub async fn list_reminders(
 }
 
 /// `GET /api/v1/users/{user_id}/reminders/{id}/status`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/reminders/{id}/status",
+    tag = "reminders",
+    params(ReminderPath),
+    responses(
+        (status = 200, description = "Whether it fired and was completed.",
+            body = StatusResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such reminder of this user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn reminder_status(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -246,6 +309,18 @@ pub async fn reminder_status(
 
 /// `POST /api/v1/users/{user_id}/reminders/{id}/complete`: 200 with the
 /// status; awards XP once per firing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/reminders/{id}/complete",
+    tag = "reminders",
+    params(ReminderPath),
+    responses(
+        (status = 200, description = "Completed (again: no more XP); awards 10 XP once per \
+            firing.", body = StatusResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such reminder of this user.", body = ErrorBody),
+    )
+)]
 pub async fn complete_reminder(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -268,6 +343,18 @@ pub async fn complete_reminder(
 }
 
 /// `DELETE /api/v1/users/{user_id}/reminders/{id}`: 204, its firings too.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{user_id}/reminders/{id}",
+    tag = "reminders",
+    params(ReminderPath),
+    responses(
+        (status = 204, description = "Deleted with its firings."),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such reminder of this user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn delete_reminder(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -5,25 +5,38 @@ use actors::db::ops::{
 use actors::db::DbError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::openapi::{Preferences, Profile, UserPath};
 use crate::state::AppState;
 use crate::{cache_keys, reads};
 use domain::profile;
 use domain::UserId;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_id": "alice", "profile": {"age": 34, "timezone": "Europe/Berlin"}}))]
 pub struct CreateUserRequest {
+    /// 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
     user_id: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::NewProfile>)]
     profile: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "user_id": "alice",
+    "profile": {"age": 34, "timezone": "Europe/Berlin"},
+    "preferences": {"tone": "friendly", "brevity": "medium"}
+}))]
 pub struct UserResponse {
     user_id: String,
+    #[schema(value_type = Profile)]
     profile: Value,
+    #[schema(value_type = Preferences)]
     preferences: Value,
 }
 
@@ -51,7 +64,31 @@ pub fn parse_user_id(raw: &str) -> ApiResult<UserId> {
     UserId::parse(raw).map_err(|why| ApiError::invalid_field("user_id", why))
 }
 
+/// A 400 for text PostgreSQL cannot store (a NUL character), which would
+/// otherwise fail the query and answer 500.
+pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
+    if text.contains('\0') {
+        return Err(ApiError::invalid_field(field, profile::NUL));
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/users`: 201 with the user, 409 when the id is taken.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created; preferences at their defaults.", body = UserResponse),
+        (status = 400, description = "`user_id` or a profile field is invalid (named in `detail`), \
+            or the JSON is malformed.", body = ErrorBody),
+        (status = 409, description = "The user exists already (or this `Idempotency-Key` is \
+            in use).", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+    )
+)]
 pub async fn create_user(
     state: web::Data<AppState>,
     body: web::Json<CreateUserRequest>,
@@ -79,6 +116,18 @@ pub async fn create_user(
 }
 
 /// `GET /api/v1/users/{user_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}",
+    tag = "users",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The user, defaults filled in.", body = UserResponse),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -93,6 +142,18 @@ pub async fn get_user(
 }
 
 /// `DELETE /api/v1/users/{user_id}`: every row of the user goes (cascade).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{user_id}",
+    tag = "users",
+    params(UserPath),
+    responses(
+        (status = 204, description = "Deleted with everything that was theirs."),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn delete_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -117,6 +178,18 @@ fn user_not_found() -> ApiError {
 }
 
 /// `GET /api/v1/users/{user_id}/profile`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/profile",
+    tag = "users",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The profile; `timezone` defaults to `UTC`.", body = Profile),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get_profile(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -126,12 +199,17 @@ pub async fn get_profile(
     Ok(web::Json(with_default_profile(&u.profile)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"field": "weight_kg", "value": 68.5}))]
 pub struct PatchProfileRequest {
+    /// A known field (`age`, `height_cm`, `weight_kg`, `sex`, `timezone`,
+    /// `goals`) or any other name, kept as text.
+    #[schema(pattern = r"^[a-z0-9_]{1,64}$", example = "weight_kg")]
     field: String,
     /// `null` removes the field; absent is a 400, not a removal.
     #[serde(deserialize_with = "present")]
+    #[schema(value_type = Value, required = true)]
     value: Option<Value>,
 }
 
@@ -143,6 +221,22 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 
 /// `PATCH /api/v1/users/{user_id}/profile` `{"field","value"}`: 200 with the
 /// updated profile; `value: null` removes the field.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{user_id}/profile",
+    tag = "users",
+    params(UserPath),
+    request_body = PatchProfileRequest,
+    responses(
+        (status = 200, description = "The updated profile.", body = Profile),
+        (status = 400, description = "`user_id`, `field` or `value` is invalid (named in \
+            `detail`), or the JSON is malformed.", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn patch_profile(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -170,6 +264,18 @@ pub async fn patch_profile(
 }
 
 /// `GET /api/v1/users/{user_id}/preferences`, defaults filled in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/preferences",
+    tag = "users",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The preferences, defaults filled in.", body = Preferences),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get_preferences(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -179,16 +285,37 @@ pub async fn get_preferences(
     Ok(web::Json(with_default_preferences(&u.preferences)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"preference": "tone", "value": "direct"}))]
 pub struct PatchPreferenceRequest {
+    /// `tone`, `brevity` or any other name, kept as text.
+    #[schema(pattern = r"^[a-z0-9_]{1,64}$", example = "tone")]
     preference: String,
+    /// `null` restores the default; absent is a 400.
     #[serde(deserialize_with = "present")]
+    #[schema(value_type = Value, required = true)]
     value: Option<Value>,
 }
 
 /// `PATCH /api/v1/users/{user_id}/preferences` `{"preference","value"}`: 200
 /// with the updated preferences; `value: null` restores the default.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{user_id}/preferences",
+    tag = "users",
+    params(UserPath),
+    request_body = PatchPreferenceRequest,
+    responses(
+        (status = 200, description = "The updated preferences.", body = Preferences),
+        (status = 400, description = "`user_id`, `preference` or `value` is invalid (named in \
+            `detail`), or the JSON is malformed.", body = ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn patch_preferences(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -217,6 +344,18 @@ pub async fn patch_preferences(
 
 /// `DELETE /api/v1/users/{user_id}/conversation`: 204; the profile,
 /// preferences and long-term memories stay.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{user_id}/conversation",
+    tag = "users",
+    params(UserPath),
+    responses(
+        (status = 204, description = "Cleared; profile, preferences and memories stay."),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn clear_conversation(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -15,6 +15,7 @@ mod llm;
 mod migrations;
 mod monitor;
 mod observability;
+mod openapi;
 mod profile;
 mod reminders;
 mod security;

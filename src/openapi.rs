@@ -1,0 +1,682 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the request and response types, served at
+//! `GET /api/openapi.json`, with Swagger UI at `GET /api/docs/`.
+//!
+//! Each handler documents what it answers itself; [`Conventions`] adds what
+//! the middleware does to every route (API key, `Idempotency-Key` on POSTs,
+//! `X-Request-ID`, opaque 500s), so no route can forget them.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::AdditionalProperties;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
+    Schema, Type,
+};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes;
+
+/// Routes anyone may call (the auth middleware reads this list too); every
+/// other operation requires an API key.
+pub const PUBLIC_PATHS: &[&str] = &[
+    "/api/health",
+    "/livez",
+    "/readyz",
+    "/api/docs",
+    "/api/openapi.json",
+];
+
+pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+pub const DOCS_PATH: &str = "/api/docs";
+
+const BEARER: &str = "bearer";
+const API_KEY: &str = "api_key";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Health Agent API",
+        description = "An AI health coach behind a REST API: chat with an agent that remembers \
+            you, log food, set reminders, collect XP and streaks.\n\n\
+            Every error has the body `ErrorBody`. Every response carries `X-Request-ID` \
+            (a valid incoming one is echoed). Every POST accepts an `Idempotency-Key`: a \
+            retry with the same key (same API key and user) within 24 h returns the first \
+            response again and changes nothing. Timestamps are RFC 3339 in UTC (`Z`)."
+    ),
+    paths(
+        routes::health::health,
+        routes::health::livez,
+        routes::health::readyz,
+        openapi_json,
+        docs,
+        routes::chat::chat,
+        routes::users::create_user,
+        routes::users::get_user,
+        routes::users::delete_user,
+        routes::users::get_profile,
+        routes::users::patch_profile,
+        routes::users::get_preferences,
+        routes::users::patch_preferences,
+        routes::users::clear_conversation,
+        routes::food::log_food,
+        routes::food::food_day,
+        routes::reminders::create_reminder,
+        routes::reminders::list_reminders,
+        routes::reminders::reminder_status,
+        routes::reminders::complete_reminder,
+        routes::reminders::delete_reminder,
+        routes::gamification::xp,
+        routes::gamification::streaks,
+        routes::gamification::achievements,
+        routes::metrics::metrics,
+        routes::metrics::prometheus,
+        routes::admin::reload,
+    ),
+    components(
+        schemas(ErrorBody),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            IdempotencyMismatch,
+            Unavailable,
+            BadGateway,
+            GatewayTimeout,
+            Internal,
+        )
+    ),
+    modifiers(&Conventions),
+    tags(
+        (name = "health", description = "Liveness and readiness probes; no API key."),
+        (name = "chat", description = "Talk to the coach."),
+        (name = "users", description = "Users, their profile, preferences and conversation."),
+        (name = "food", description = "The food log and its nutrition."),
+        (name = "reminders", description = "Daily and one-time reminders, delivered once."),
+        (name = "gamification", description = "XP, levels, streaks and achievements."),
+        (name = "operations", description = "Metrics and live configuration."),
+        (name = "docs", description = "This document and Swagger UI; no API key."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, serialized once per process.
+static DOCUMENT: LazyLock<Option<web::Bytes>> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .map(web::Bytes::from)
+        .map_err(|e| tracing::error!(error = %e, "the OpenAPI document does not serialize"))
+        .ok()
+});
+
+/// The methods each documented path serves (`"GET, POST"`), for `Allow`.
+static METHODS: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods: Vec<&str> = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("PUT", item.put.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(m, served)| served.then_some(m))
+            .collect();
+            (path, methods.join(", "))
+        })
+        .collect()
+});
+
+/// What `Allow` says for a route pattern (`/api/v1/users/{user_id}`), or
+/// `None` when the document has no such path.
+pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
+    METHODS.get(pattern).map(String::as_str)
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "docs",
+    responses(
+        (status = 200, description = "This OpenAPI 3.1 document.", body = Object,
+            content_type = "application/json"),
+    )
+)]
+pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
+    let doc = DOCUMENT.as_ref().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("the OpenAPI document is unavailable"))
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.clone()))
+}
+
+/// `GET /api/docs`: to `/api/docs/`, where the page's relative asset links
+/// resolve.
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "docs",
+    responses(
+        (status = 308, description = "Swagger UI is at `/api/docs/` (an HTML page).",
+            headers(("Location" = String, description = "`/api/docs/`"))),
+    )
+)]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, format!("{DOCS_PATH}/")))
+        .finish()
+}
+
+/// Swagger UI's page and assets under `/api/docs/`, reading this document.
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).config(Config::from(DOCUMENT_PATH))
+}
+
+// ---------------------------------------------------------------------------
+// Parameters shared by many routes.
+
+/// The user a route is about.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+}
+
+/// One reminder of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReminderPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+    /// The reminder's id; anything that is not a UUID names no reminder (404).
+    #[param(format = "uuid", example = "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10")]
+    pub id: String,
+}
+
+// ---------------------------------------------------------------------------
+// Bodies the handlers build as JSON values: their shape, read from the code.
+
+/// `sex`, as stored (lowercase).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+    Other,
+    PreferNotToSay,
+}
+
+/// Goals: one text or a list of at most 20 texts of at most 500 characters.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Goals {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A profile as read: known fields typed and range-checked, `timezone`
+/// defaulting to `UTC`; any other field (names of `a-z 0-9 _`, at most 64
+/// characters) is kept as a string of at most 500 characters.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "age": 34, "height_cm": 172.5, "weight_kg": 68, "sex": "female",
+    "timezone": "Europe/Berlin", "goals": ["run 10k"], "name": "Alice"
+}))]
+pub struct Profile {
+    #[schema(nullable = false, minimum = 1, maximum = 130)]
+    pub age: Option<i64>,
+    #[schema(nullable = false, minimum = 30, maximum = 300)]
+    pub height_cm: Option<f64>,
+    #[schema(nullable = false, minimum = 2, maximum = 700)]
+    pub weight_kg: Option<f64>,
+    #[schema(nullable = false)]
+    pub sex: Option<Sex>,
+    /// An IANA time zone; decides the user's days (food log, streaks).
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+    #[schema(nullable = false)]
+    pub goals: Option<Goals>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, String>,
+}
+
+/// A profile as sent to `POST /api/v1/users`: the fields of [`Profile`], all
+/// optional, none null. Numbers may also be sent as numeric strings; other
+/// fields as strings, numbers or booleans (stored as text).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"age": 34, "timezone": "Europe/Berlin", "goals": "sleep 8 hours"}))]
+pub struct NewProfile {
+    #[schema(nullable = false, minimum = 1, maximum = 130)]
+    pub age: Option<i64>,
+    #[schema(nullable = false, minimum = 30, maximum = 300)]
+    pub height_cm: Option<f64>,
+    #[schema(nullable = false, minimum = 2, maximum = 700)]
+    pub weight_kg: Option<f64>,
+    #[schema(nullable = false)]
+    pub sex: Option<Sex>,
+    #[schema(nullable = false, example = "Europe/Berlin")]
+    pub timezone: Option<String>,
+    #[schema(nullable = false)]
+    pub goals: Option<Goals>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Friendly,
+    Professional,
+    Motivational,
+    Empathetic,
+    Direct,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Brevity {
+    Short,
+    Medium,
+    Long,
+}
+
+/// Coaching preferences as read, defaults filled in; other preferences are
+/// kept as strings of at most 500 characters.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"tone": "friendly", "brevity": "medium"}))]
+pub struct Preferences {
+    /// Default `friendly`.
+    pub tone: Tone,
+    /// Default `medium`.
+    pub brevity: Brevity,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderType {
+    Daily,
+    OneTime,
+}
+
+/// A new reminder, by its `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schema(example = json!({
+    "type": "daily", "message": "Take your vitamins", "daily_time": "08:30",
+    "timezone": "Europe/Berlin"
+}))]
+pub enum NewReminder {
+    /// Every day at `daily_time`, local time (DST-aware).
+    Daily {
+        /// 1–1000 characters, not blank.
+        #[schema(min_length = 1, max_length = 1000, example = "Take your vitamins")]
+        message: String,
+        /// `HH:MM`, 24-hour.
+        #[schema(pattern = r"^[0-2][0-9]:[0-5][0-9]$", example = "08:30")]
+        daily_time: String,
+        /// An IANA time zone; default the user's.
+        #[schema(example = "Europe/Berlin")]
+        timezone: Option<String>,
+    },
+    /// Once, at `trigger_time`.
+    OneTime {
+        #[schema(min_length = 1, max_length = 1000, example = "Call the doctor")]
+        message: String,
+        /// RFC 3339 with an offset, in the future.
+        #[schema(format = DateTime, example = "2026-06-01T08:00:00Z")]
+        trigger_time: String,
+        /// An IANA time zone; default the user's.
+        #[schema(example = "Europe/Berlin")]
+        timezone: Option<String>,
+    },
+}
+
+/// When a daily reminder fires.
+#[derive(Serialize, ToSchema)]
+pub struct DailySchedule {
+    /// Local time, `HH:MM` (24-hour).
+    #[schema(example = "08:30")]
+    pub daily_time: String,
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+}
+
+/// When a one-time reminder fires.
+#[derive(Serialize, ToSchema)]
+pub struct OneTimeSchedule {
+    #[schema(format = DateTime, example = "2026-06-01T08:00:00Z")]
+    pub trigger_time: String,
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+}
+
+/// A reminder's schedule, by its `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReminderSchedule {
+    Daily(DailySchedule),
+    OneTime(OneTimeSchedule),
+}
+
+/// `/livez` and `/readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct ProbeStatus {
+    /// `alive`, `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// `disconnected` when not ready.
+    pub database: Option<String>,
+}
+
+/// Process and machine figures, sampled every 2 s.
+#[derive(Serialize, ToSchema)]
+pub struct SystemFigures {
+    pub cpu_percent: f64,
+    /// This process's resident memory.
+    pub memory_mb: f64,
+    /// The machine's memory in use.
+    pub memory_percent: f64,
+    pub memory_available_mb: f64,
+    /// Read by this process since start.
+    pub disk_read_mb: f64,
+    pub disk_write_mb: f64,
+}
+
+/// Cache counters since start (L1 and Redis).
+#[derive(Serialize, ToSchema)]
+pub struct CacheFigures {
+    pub enabled: bool,
+    pub hits: u64,
+    pub l1_hits: u64,
+    pub misses: u64,
+    pub sets: u64,
+    pub deletes: u64,
+    pub errors: u64,
+    pub total_reads: u64,
+    pub hit_rate_percent: f64,
+    /// Invalidations Redis has not confirmed yet (replayed when it is back).
+    pub pending_invalidations: u64,
+    pub circuit_open: bool,
+}
+
+/// One actor family's admission gate.
+#[derive(Serialize, ToSchema)]
+pub struct ActorFigures {
+    pub mailbox_capacity: u64,
+    pub mailbox_depth: i64,
+    pub in_flight: i64,
+    pub restarts: u64,
+    pub rejected: u64,
+}
+
+/// Requests served since start.
+#[derive(Serialize, ToSchema)]
+pub struct RequestFigures {
+    pub total: u64,
+    pub errors: u64,
+    pub slow: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// In effect now (changes on reload).
+    pub slow_request_threshold_ms: u64,
+}
+
+/// `GET /api/v1/metrics` as JSON.
+#[derive(Serialize, ToSchema)]
+pub struct MetricsResponse {
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub system: SystemFigures,
+    pub database: routes::metrics::DatabaseFigures,
+    pub cache: CacheFigures,
+    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`.
+    pub actors: BTreeMap<String, ActorFigures>,
+    pub requests: RequestFigures,
+}
+
+// ---------------------------------------------------------------------------
+// Error responses, shared by reference; all have the body `ErrorBody`.
+
+fn retry_after() -> utoipa::openapi::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds to wait before retrying."))
+        .build()
+}
+
+fn error_response(description: &str, example: (&str, Option<&str>)) -> ResponseBuilder {
+    let (error, detail) = example;
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .example(Some(serde_json::json!({
+                "error": error,
+                "detail": detail,
+                "timestamp": "2026-06-01T12:00:00.000Z",
+            })))
+            .build(),
+    )
+}
+
+macro_rules! error_responses {
+    ($($name:ident: $description:expr, $example:expr $(, $retry:ident)?;)*) => {$(
+        #[doc = $description]
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                let r = error_response($description, $example);
+                $(let r = r.header("Retry-After", $retry());)?
+                (stringify!($name), r.build().into())
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    BadRequest: "Bad input: malformed JSON, a missing, unknown, mistyped or out-of-range \
+        field, or a malformed path, query or `Idempotency-Key` value. `detail` names the field.",
+        ("invalid request", Some("user_id: may only contain A-Z a-z 0-9 _ . : @ -, found ' '"));
+    Unauthorized: "No API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        ("API key required", None);
+    Forbidden: "The API key is not one of the configured keys.",
+        ("Invalid API key", None);
+    NotFound: "The user or resource does not exist.",
+        ("user not found", None);
+    Conflict: "A conflict: the resource exists already, or a request with this \
+        `Idempotency-Key` is still in progress (then with `Retry-After`).",
+        ("user already exists", None), retry_after;
+    PayloadTooLarge: "The body is over the limit (`api.body_limit_bytes`).",
+        ("request body too large", Some("the limit is 65536 bytes"));
+    UnsupportedMediaType: "The body is not sent as `Content-Type: application/json`.",
+        ("unsupported media type", Some("send the body as JSON with `Content-Type: application/json`"));
+    IdempotencyMismatch: "This `Idempotency-Key` was first used with another method, path \
+        or body; use a new key for a new request.",
+        ("Idempotency-Key reused with a different request", Some("this key was first used with another method, path or body; use a new key for a new request"));
+    Unavailable: "Overloaded (an actor's queue is full) or a dependency is down; retry \
+        after `Retry-After` seconds.",
+        ("service overloaded", Some("the db queue is full; retry shortly")), retry_after;
+    BadGateway: "The language model answered with an error, nonsense or nothing; \
+        `detail` names the provider.",
+        ("bad gateway", Some("the language model provider anthropic answered HTTP 500"));
+    GatewayTimeout: "The language model did not answer in time.",
+        ("upstream timed out", Some("the language model did not answer in time"));
+    Internal: "A bug. The cause is logged with the request id, never returned.",
+        ("internal error", None);
+}
+
+fn response_ref(name: &str) -> RefOr<Response> {
+    RefOr::Ref(Ref::from_response_name(name))
+}
+
+// ---------------------------------------------------------------------------
+
+/// What the middleware does to every route.
+pub struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`Authorization: Bearer KEY`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "`X-API-Key: KEY`",
+            ))),
+        );
+        // Field and preference names (no derive attribute for `propertyNames`).
+        for name in ["Profile", "NewProfile", "Preferences"] {
+            if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name) {
+                o.property_names = Some(Box::new(Schema::Object(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r"^[a-z0-9_]{1,64}$"))
+                        .build(),
+                )));
+            }
+        }
+        // The handler denies unknown fields; the derive does not say so for
+        // an enum's variants.
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("NewReminder") {
+            for variant in &mut one_of.items {
+                if let RefOr::T(Schema::Object(o)) = variant {
+                    o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+        for response in components.responses.values_mut() {
+            if let RefOr::T(r) = response {
+                add_request_id(r);
+            }
+        }
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let public = PUBLIC_PATHS.contains(&path.as_str());
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.delete, false),
+                (&mut item.patch, false),
+                (&mut item.put, false),
+                (&mut item.post, true),
+            ];
+            for (op, is_post) in ops {
+                if let Some(op) = op.as_mut() {
+                    apply(op, public, is_post);
+                }
+            }
+        }
+    }
+}
+
+fn apply(op: &mut Operation, public: bool, is_post: bool) {
+    let mut add = |status: &str, name: &str| {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| response_ref(name));
+    };
+    if !public {
+        add("401", "Unauthorized");
+        add("403", "Forbidden");
+        add("500", "Internal");
+    }
+    if is_post {
+        // The idempotency middleware: a bad key, a key in use or reused for
+        // another request, the body read within the limit, the claim in
+        // PostgreSQL.
+        add("400", "BadRequest");
+        add("409", "Conflict");
+        add("413", "PayloadTooLarge");
+        add("422", "IdempotencyMismatch");
+        add("503", "Unavailable");
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(idempotency_key());
+    }
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(r) = response {
+            add_request_id(r);
+        }
+    }
+    op.security = if public {
+        Some(Vec::new())
+    } else {
+        Some(vec![
+            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+            SecurityRequirement::new(API_KEY, Vec::<String>::new()),
+        ])
+    };
+}
+
+fn add_request_id(r: &mut Response) {
+    r.headers
+        .entry("X-Request-ID".to_owned())
+        .or_insert_with(|| {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(
+                    "The request's id: the client's when it is 1–128 characters of \
+                 `A-Z a-z 0-9 . _ : -`, else a new one.",
+                ))
+                .build()
+        });
+}
+
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "1–255 visible ASCII characters. A retry with the same key (same API key and \
+             user) within 24 h returns the first response again (`Idempotent-Replayed: true`) \
+             and changes nothing.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some(r"^[!-~]+$")),
+        ))
+        .example(Some(serde_json::json!("7c1d2a90-food-2026-06-01")))
+        .build()
+}
