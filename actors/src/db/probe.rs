@@ -57,14 +57,23 @@ impl DbHealth {
 }
 
 /// Probes on a dedicated connection, so a saturated pool is not mistaken for
-/// an outage and an outage is seen even when the pool is idle.
+/// an outage and an outage is seen even when the pool is idle. It runs on a
+/// thread of its own: on a shared arbiter, a busy actor draining its mailbox
+/// delayed the probe's timer and socket past its deadline under load, and
+/// health flapped to 503 while PostgreSQL answered everyone else. Stops
+/// when the `DbShared` that owns `health` is gone.
 pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
-    actix::spawn(async move {
+    let thread = actix::Arbiter::new();
+    thread.spawn(async move {
         let mut client: Option<Client> = None;
         let mut tick = tokio::time::interval(health.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if Arc::strong_count(&health) == 1 {
+                actix::Arbiter::current().stop();
+                return;
+            }
             let ok = tokio::time::timeout(health.timeout, probe(&config, &mut client))
                 .await
                 .unwrap_or(false);

@@ -146,16 +146,19 @@ pub struct MetricsHandle {
 }
 
 impl MetricsHandle {
-    /// Starts the one aggregator on the current arbiter.
+    /// Starts the one aggregator on a thread of its own.
     pub fn start(mailbox_capacity: usize) -> Self {
         let gate = Gate::new("metrics", mailbox_capacity);
         let system = Arc::new(Mutex::new(SystemFigures::default()));
         let (g, sys) = (gate.clone(), Arc::clone(&system));
-        let addr = Supervisor::start(move |_| MetricsActor {
-            gate: Some(g),
-            system: sys,
-            ..Default::default()
-        });
+        // Its own thread: one message per request must not starve whatever
+        // else shares an arbiter (the database probe did, on the system one).
+        let addr =
+            Supervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| MetricsActor {
+                gate: Some(g),
+                system: sys,
+                ..Default::default()
+            });
         Self { addr, gate, system }
     }
 
