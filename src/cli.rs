@@ -38,6 +38,9 @@ pub enum Command {
     /// Serve a mock language model (Anthropic and OpenAI wire formats) with
     /// configurable latency and failures, for tests and demos.
     MockLlm(crate::mock_llm::MockOptions),
+    /// Watch a running instance: one row of CPU, memory, pool, cache hit
+    /// rate, p95 and mailbox depths per interval, thresholds marked.
+    Monitor(crate::monitor::MonitorOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +64,19 @@ pub enum ConfigAction {
 
 /// Exit statuses: 0 ok, 1 failure, 2 invalid configuration.
 pub fn run(cli: Cli) -> ExitCode {
+    // The monitor watches another process and needs none of this one's settings.
+    let cli = match cli.command {
+        Command::Monitor(opts) => {
+            return match crate::monitor::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("health-agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        command => Cli { command },
+    };
     let needs_keys = matches!(
         cli.command,
         Command::Serve
@@ -93,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::MockLlm(opts) => crate::mock_llm::run(opts),
+        Command::Monitor(opts) => crate::monitor::run(opts),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

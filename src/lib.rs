@@ -8,6 +8,8 @@ pub mod config;
 pub mod error;
 pub mod middleware;
 pub mod mock_llm;
+pub mod monitor;
+pub mod openapi;
 pub mod reads;
 pub mod reload;
 pub mod routes;

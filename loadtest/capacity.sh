@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Capacity benchmarks (issue 7, table a–g) on the local stack, release builds.
+#
+#   loadtest/capacity.sh [g a b c f d e ...]     (default: g a b c f d e)
+#
+#   g  idle RSS of a fresh server (VmRSS after start-up and 5 s idle)
+#   a  bare actix-web JSON (`hello`) vs. our cached GET profile: ratio
+#   b  DbActor vs. direct pool: `cargo bench -p actors --bench db_actor`
+#   c  bare actix-web + bb8 query_typed (`pgselect`) vs. our GET xp with
+#      ENABLE_CACHE=false: ratio
+#   f  GET /api/health req/s, and the time to 503 when PostgreSQL stops
+#      answering (a TCP proxy of ours is frozen with SIGSTOP; the shared
+#      PostgreSQL is not touched)
+#   d  chat overhead (end-to-end − fixed mock latency) at rising open-loop
+#      rates: the highest chats/s whose overhead p95 ≤ 5 ms (`chatload rate`;
+#      `chatload sweep` bisects the same way)
+#   e  10,000 concurrent chats, mock at 1 s: p95, errors, server peak RSS
+#
+# Every HTTP figure is wrk (-t CAP_THREADS -c CAP_CONN -d CAP_SECS, after a
+# 3 s warm-up) or chatload on this same machine. a and c alternate the two
+# sides for CAP_ROUNDS rounds and compare medians, so a build or a noisy
+# neighbour hits both. Knobs: CAP_SECS (10), CAP_CONN (64), CAP_THREADS (2),
+# CAP_ROUNDS (3), CAP_USERS (1000), CAP_PORT (8100), CAP_MOCK_PORT (8189),
+# CAP_D_LATENCY_MS (100), CAP_D_LIMIT_MS (5), CAP_D_RATES (25 100 250 500 1000
+# 1500 2000), CAP_E_N (10000).
+# Output: stdout and loadtest/results/capacity-<time>.log.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+secs=${CAP_SECS:-10}; conn=${CAP_CONN:-64}; threads=${CAP_THREADS:-2}
+rounds=${CAP_ROUNDS:-3}; users=${CAP_USERS:-1000}
+port=${CAP_PORT:-8100}; bare_port=$((port + 10)); mock_port=${CAP_MOCK_PORT:-8189}
+key=bench-key
+export BENCH_USERS=$users BENCH_KEY=$key BENCH_LUA_DIR="$PWD/loadtest/wrk" API_KEY=$key
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+
+mkdir -p loadtest/results
+log=loadtest/results/capacity-$(date +%Y%m%d-%H%M%S).log
+exec > >(tee "$log") 2>&1
+
+./dev stack >/dev/null
+eval "$(./dev env)"
+db_url=${DATABASE_URL%/*}/ha_bench
+cargo build --release --quiet -p health-agent --bin health-agent -p loadtest --bins
+bin=${CARGO_TARGET_DIR:-target}/release
+
+# The server holds a socket per client and per model call in e: as many
+# descriptors as allowed.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+pid="" bare="" mock="" proxy=""
+stop() { # pid...
+  local p
+  for p in "$@"; do
+    [[ -n $p ]] || continue
+    kill "$p" 2>/dev/null || continue
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+}
+cleanup() { stop "$pid" "$bare" "$mock" "$proxy"; }
+trap cleanup EXIT
+
+wait_http() { # url
+  for _ in $(seq 150); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "no answer from $1" >&2; return 1
+}
+
+fresh_db() {
+  ./dev psql -q -c 'DROP DATABASE IF EXISTS ha_bench' -c 'CREATE DATABASE ha_bench' >/dev/null
+  DATABASE_URL=$db_url $bin/health-agent migrate up >/dev/null
+}
+
+start_server() { # extra env...
+  env DATABASE_URL="$db_url" API_KEYS=$key API_PORT="$port" LOG_LEVEL=warn \
+    HEALTH_AGENT__CACHE__NAMESPACE="cap$RANDOM" "$@" $bin/health-agent serve &
+  pid=$!
+  wait_http "http://127.0.0.1:$port/api/health"
+}
+stop_server() { stop "$pid"; pid=""; }
+
+start_mock() { # latency_ms
+  $bin/health-agent mock-llm --port "$mock_port" --latency-ms "$1" --jitter-ms 0 \
+    --error-rate 0 --rate-limit-rate 0 --seed 1 >/dev/null &
+  mock=$!
+  wait_http "http://127.0.0.1:$mock_port/__mock/stats"
+}
+mock_env=(HEALTH_AGENT__LLM__PROVIDER=openai_compatible HEALTH_AGENT__LLM__MODEL=mock
+  "HEALTH_AGENT__LLM__BASE_URL=http://127.0.0.1:$mock_port")
+
+rss() { awk -v f="$2" '$1 == f":" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# wrk, after a warm-up; prints the RESULT fields, sets $rps.
+wrk_run() { # url lua [BENCH_PATH]
+  BENCH_PATH=${3:-} wrk -t1 -c8 -d3s -s "loadtest/wrk/$2" "$1" >/dev/null
+  local out
+  out=$(BENCH_PATH=${3:-} wrk -t"$threads" -c"$conn" -d"${secs}s" --latency -s "loadtest/wrk/$2" "$1")
+  line=$(grep RESULT <<<"$out" | sed 's/RESULT //')
+  rps=$(sed -E 's/.*req\/s=([0-9]+).*/\1/' <<<"$line")
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
+
+# Our server vs. a bare one, alternating; prints medians and the ratio.
+compare() { # label path lua bare_bin [server env...]
+  local label=$1 path=$2 lua=$3 bare_bin=$4; shift 4
+  local ours=() theirs=() i
+  for ((i = 1; i <= rounds; i++)); do
+    start_server "$@"
+    wrk_run "http://127.0.0.1:$port" "$lua" "$path"
+    ours+=("$rps"); echo "  round $i ours:  $line rss_mb=$(rss "$pid" VmRSS)"
+    stop_server
+    DATABASE_URL=$db_url $bin/"$bare_bin" "$bare_port" >/dev/null &
+    bare=$!
+    wait_http "http://127.0.0.1:$bare_port/api/v1/users/bench1/$path"
+    wrk_run "http://127.0.0.1:$bare_port" "$lua" "$path"
+    theirs+=("$rps"); echo "  round $i $bare_bin: $line rss_mb=$(rss "$bare" VmRSS)"
+    stop "$bare"; bare=""
+  done
+  local mo mt
+  mo=$(printf '%s\n' "${ours[@]}" | median); mt=$(printf '%s\n' "${theirs[@]}" | median)
+  echo "RESULT $label: ours ${mo} req/s (${ours[*]}), $bare_bin ${mt} req/s (${theirs[*]}), ratio $(ratio "$mo" "$mt")"
+}
+
+bench_g() {
+  echo "== g: idle RSS after start-up"
+  start_server
+  sleep 5
+  echo "RESULT g: idle VmRSS $(rss "$pid" VmRSS) MB (peak VmHWM $(rss "$pid" VmHWM) MB), $(awk '/Threads/ {print $2}' "/proc/$pid/status") threads"
+  stop_server
+}
+
+bench_a() {
+  echo "== a: bare actix-web JSON vs. our cached GET profile (wrk -t$threads -c$conn -d${secs}s, $rounds rounds)"
+  compare "a (GET profile, cached)" profile get.lua hello
+}
+
+bench_b() {
+  echo "== b: DbActor vs. direct pool (cargo bench -p actors --bench db_actor)"
+  cargo bench --quiet -p actors --bench db_actor 2>&1 | grep -v '^$'
+}
+
+bench_c() {
+  echo "== c: bare actix-web + bb8 query_typed vs. our GET xp, cache off (wrk -t$threads -c$conn -d${secs}s, $rounds rounds)"
+  compare "c (GET xp, ENABLE_CACHE=false)" xp get.lua pgselect ENABLE_CACHE=false
+}
+
+bench_f() {
+  echo "== f: GET /api/health (wrk -t$threads -c$conn -d${secs}s)"
+  start_server
+  wrk_run "http://127.0.0.1:$port" health.lua
+  echo "RESULT f: $line rss_mb=$(rss "$pid" VmRSS)"
+  stop_server
+  # Outage: the server reaches PostgreSQL through a proxy that SIGSTOP freezes.
+  local pg=${DATABASE_URL#*@}; pg=${pg%%/*}
+  local proxy_port=$((port + 20))
+  python3 - "$proxy_port" "${pg%:*}" "${pg##*:}" <<'PY' &
+import asyncio, sys
+port, host, target = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+async def pipe(r, w):
+    try:
+        while data := await r.read(65536):
+            w.write(data); await w.drain()
+    finally:
+        w.close()
+async def serve(cr, cw):
+    ur, uw = await asyncio.open_connection(host, target)
+    await asyncio.gather(pipe(cr, uw), pipe(ur, cw), return_exceptions=True)
+async def main():
+    async with await asyncio.start_server(serve, "127.0.0.1", port) as s:
+        await s.serve_forever()
+asyncio.run(main())
+PY
+  proxy=$!
+  sleep 0.5
+  db_url_saved=$db_url
+  db_url=${db_url/@$pg/@127.0.0.1:$proxy_port}
+  start_server
+  db_url=$db_url_saved
+  local t0 t1 code
+  kill -STOP "$proxy"
+  t0=$(date +%s%N)
+  while :; do
+    code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/api/health")
+    t1=$(date +%s%N)
+    [[ $code == 503 ]] && break
+    (((t1 - t0) > 5000000000)) && break
+    sleep 0.02
+  done
+  echo "RESULT f outage: /api/health answered $code $(((t1 - t0) / 1000000)) ms after PostgreSQL stopped answering"
+  kill -CONT "$proxy"
+  t0=$(date +%s%N)
+  wait_http "http://127.0.0.1:$port/api/health"
+  echo "RESULT f recovery: 200 again $((($(date +%s%N) - t0) / 1000000)) ms after it answered again"
+  stop_server
+  stop "$proxy"; proxy=""
+}
+
+bench_d() {
+  local lat=${CAP_D_LATENCY_MS:-100} limit=${CAP_D_LIMIT_MS:-5} best=none r out o f
+  echo "== d: chat overhead vs. rate, mock at ${lat} ms fixed (chatload rate, open loop, ${secs}s per rate)"
+  start_mock "$lat"
+  start_server "${mock_env[@]}"
+  for r in ${CAP_D_RATES:-25 100 250 500 1000 1500 2000}; do
+    out=$($bin/chatload rate --url "http://127.0.0.1:$port" --users "$users" --latency-ms "$lat" \
+      --rps "$r" --secs "$secs")
+    echo "$out"
+    o=$(sed -E 's/.*overhead_p95_ms=([0-9.]+).*/\1/' <<<"$out")
+    f=$(sed -E 's/.*failures=([0-9]+).*/\1/' <<<"$out")
+    if [[ $f == 0 ]] && awk -v o="$o" -v l="$limit" 'BEGIN {exit !(o <= l)}'; then best=$r; fi
+    # Past saturation the queue only grows: stop.
+    awk -v o="$o" -v l="$lat" 'BEGIN {exit !(o > 10 * l)}' && break
+    sleep 2
+  done
+  echo "RESULT d: highest rate with overhead p95 <= ${limit} ms and no failures: $best chats/s"
+  echo "server rss_mb=$(rss "$pid" VmRSS) peak=$(rss "$pid" VmHWM)"
+  stop_server
+  stop "$mock"; mock=""
+}
+
+bench_e() {
+  local n=${CAP_E_N:-10000}
+  echo "== e: $n concurrent chats, mock at 1000 ms fixed (ulimit -n $(ulimit -n))"
+  start_mock 1000
+  # Room for every chat in the mailboxes and time to wait for a pooled
+  # connection: the defaults (llm 256, db 1024, 2 s) answer most of them 503
+  # at once, by design. No SLOW REQUEST line per chat.
+  start_server "${mock_env[@]}" HEALTH_AGENT__ACTORS__LLM__MAILBOX_CAPACITY=$((n + 1000)) \
+    HEALTH_AGENT__ACTORS__DB__MAILBOX_CAPACITY=$((2 * n + 1000)) \
+    HEALTH_AGENT__DATABASE__CONNECTION_TIMEOUT_MS=60000 SLOW_REQUEST_THRESHOLD_MS=600000
+  $bin/chatload seed --url "http://127.0.0.1:$port" --users "$n" --user-prefix burst
+  echo "server before: rss_mb=$(rss "$pid" VmRSS)"
+  $bin/chatload burst --url "http://127.0.0.1:$port" --n "$n" --users "$n" --user-prefix burst \
+    --latency-ms 1000
+  echo "RESULT e rss: server VmRSS $(rss "$pid" VmRSS) MB, peak VmHWM $(rss "$pid" VmHWM) MB; the mock (actix-web holding the same 10,000 slow requests, nothing else) peak VmHWM $(rss "$mock" VmHWM) MB"
+  stop_server
+  stop "$mock"; mock=""
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr); $(date -u +%FT%TZ); $(git rev-parse --short HEAD 2>/dev/null)"
+fresh_db
+start_server
+$bin/chatload seed --url "http://127.0.0.1:$port" --users "$users"
+stop_server
+for b in "${@:-g a b c f d e}"; do
+  for x in $b; do
+    case $x in
+      a | b | c | d | e | f | g) "bench_$x" ;;
+      *) echo "unknown benchmark $x (a-g)" >&2; exit 2 ;;
+    esac
+  done
+done
