@@ -74,9 +74,19 @@ pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
                 actix::Arbiter::current().stop();
                 return;
             }
-            let ok = tokio::time::timeout(health.timeout, probe(&config, &mut client))
-                .await
-                .unwrap_or(false);
+            let started = Instant::now();
+            let answer = tokio::time::timeout(health.timeout, probe(&config, &mut client)).await;
+            let ok = matches!(answer, Ok(true));
+            if !ok {
+                // Why health is about to say 503: a deadline or an error, and
+                // whether it was a fresh connection.
+                tracing::warn!(
+                    timed_out = answer.is_err(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    reconnecting = client.is_none(),
+                    "database probe failed"
+                );
+            }
             if !ok {
                 client = None;
             }
