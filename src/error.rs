@@ -67,6 +67,19 @@ impl ApiError {
         }
     }
 
+    /// The one 404 for a user that does not exist.
+    pub fn user_not_found() -> Self {
+        ApiError::NotFound("user not found".into())
+    }
+
+    /// A database error where `NotFound` means the user does not exist.
+    pub fn for_user(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => ApiError::user_not_found(),
+            other => other.into(),
+        }
+    }
+
     /// A 400 for one field: "invalid `field`: why".
     pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
         ApiError::bad_request("invalid request", format!("{field}: {why}"))

@@ -32,13 +32,6 @@ impl CachedUser {
     }
 }
 
-fn user_missing(e: DbError) -> ApiError {
-    match e {
-        DbError::NotFound => ApiError::NotFound("user not found".into()),
-        other => other.into(),
-    }
-}
-
 /// The user, or 404. Deleting a user invalidates this entry, so every read
 /// that starts here stops seeing a deleted user at once.
 pub async fn user(state: &AppState, user_id: &str) -> ApiResult<CachedUser> {
@@ -59,7 +52,7 @@ pub async fn user(state: &AppState, user_id: &str) -> ApiResult<CachedUser> {
             })
         })
         .await
-        .map_err(user_missing)
+        .map_err(ApiError::for_user)
 }
 
 pub async fn total_xp(state: &AppState, user_id: &str) -> ApiResult<i64> {
@@ -71,7 +64,7 @@ pub async fn total_xp(state: &AppState, user_id: &str) -> ApiResult<i64> {
             })
         })
         .await
-        .map_err(user_missing)
+        .map_err(ApiError::for_user)
 }
 
 /// Stored streak rows and the timezone their days are counted in.
@@ -88,7 +81,7 @@ pub async fn streaks(state: &AppState, user_id: &str) -> ApiResult<(Tz, Vec<Stre
             Ok((s.timezone.name().to_owned(), s.rows))
         })
         .await
-        .map_err(user_missing)?;
+        .map_err(ApiError::for_user)?;
     Ok((
         domain::time::parse_timezone(&tz).unwrap_or(chrono_tz::UTC),
         rows,
@@ -118,7 +111,7 @@ pub async fn food_day(
             },
         )
         .await
-        .map_err(user_missing)
+        .map_err(ApiError::for_user)
 }
 
 /// The newest `limit` messages, oldest first (empty for a new user).

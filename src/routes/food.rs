@@ -295,7 +295,7 @@ pub async fn log_food(
             entry,
         })
         .await
-        .map_err(user_not_found)?;
+        .map_err(ApiError::for_user)?;
     reads::forget_food(&state, &user_id, &row.local_date.to_string()).await;
     Ok(HttpResponse::Created().json(FoodEntryResponse::from(row)))
 }
@@ -339,11 +339,4 @@ pub async fn food_day(
     Ok(web::Json(
         reads::food_day(&state, user_id.as_ref(), date).await?,
     ))
-}
-
-pub(super) fn user_not_found(e: actors::db::DbError) -> ApiError {
-    match e {
-        actors::db::DbError::NotFound => ApiError::NotFound("user not found".into()),
-        other => other.into(),
-    }
 }

@@ -6,7 +6,6 @@ use domain::time::local_date;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::food::user_not_found;
 use super::users::parse_user_id;
 use crate::error::{ApiResult, ErrorBody};
 use crate::openapi::UserPath;
@@ -158,7 +157,7 @@ pub async fn achievements(
             user_id: user_id.clone(),
         })
         .await
-        .map_err(user_not_found)?;
+        .map_err(crate::error::ApiError::for_user)?;
     // Ids no longer defined are left out rather than shown without a name.
     let unlocked = earned
         .iter()

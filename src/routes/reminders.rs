@@ -231,10 +231,7 @@ pub async fn create_reminder(
 ) -> ApiResult<HttpResponse> {
     let user_id = parse_user_id(&path)?;
     let op = body.to_op(user_id.into_inner(), Utc::now())?;
-    let row = state.db.run(op).await.map_err(|e| match e {
-        actors::db::DbError::NotFound => ApiError::NotFound("user not found".into()),
-        other => other.into(),
-    })?;
+    let row = state.db.run(op).await.map_err(ApiError::for_user)?;
     Ok(HttpResponse::Created().json(ReminderResponse::from(row)))
 }
 
@@ -268,10 +265,7 @@ pub async fn list_reminders(
             user_id: user_id.into_inner(),
         })
         .await
-        .map_err(|e| match e {
-            actors::db::DbError::NotFound => ApiError::NotFound("user not found".into()),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::for_user)?;
     Ok(web::Json(ReminderList {
         reminders: rows.into_iter().map(Into::into).collect(),
     }))

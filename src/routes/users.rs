@@ -169,12 +169,8 @@ pub async fn delete_user(
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::NotFound("user not found".into()))
+        Err(ApiError::user_not_found())
     }
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::NotFound("user not found".into())
 }
 
 /// `GET /api/v1/users/{user_id}/profile`.
@@ -258,7 +254,7 @@ pub async fn patch_profile(
             value,
         })
         .await?
-        .ok_or_else(user_not_found)?;
+        .ok_or_else(ApiError::user_not_found)?;
     reads::forget_user(&state, &user_id).await;
     Ok(web::Json(with_default_profile(&stored)))
 }
@@ -337,7 +333,7 @@ pub async fn patch_preferences(
             value,
         })
         .await?
-        .ok_or_else(user_not_found)?;
+        .ok_or_else(ApiError::user_not_found)?;
     reads::forget_user(&state, &user_id).await;
     Ok(web::Json(with_default_preferences(&stored)))
 }
@@ -367,10 +363,7 @@ pub async fn clear_conversation(
             user_id: user_id.clone(),
         })
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => user_not_found(),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::for_user)?;
     state
         .cache
         .invalidate(&[cache_keys::history(&user_id)])
