@@ -7,6 +7,8 @@ pub const PROFILE_TTL: Duration = Duration::from_secs(3600);
 pub const HISTORY_TTL: Duration = Duration::from_secs(30 * 60);
 pub const FOOD_DAY_TTL: Duration = Duration::from_secs(3600);
 pub const GAMIFICATION_TTL: Duration = Duration::from_secs(3600);
+/// Messages in the cached conversation window.
+pub const HISTORY_WINDOW: i64 = 20;
 
 /// The user row: profile and preferences (invalidated on update or delete).
 pub fn user(user_id: &str) -> String {

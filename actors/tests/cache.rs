@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::cache::{CacheConfig, CacheHandle, CacheShared};
+use actors::cache::{CacheConfig, CacheHandle, CacheShared, Refill};
 use actors::db::DbError;
 use actors::testing::FreezableProxy;
 
@@ -142,6 +142,146 @@ async fn an_invalidation_through_one_instance_is_seen_by_another() {
             .await
             .unwrap()
             == "new"
+    })
+    .await;
+}
+
+/// The database row a loader reads, as the test changes it.
+fn truth(value: &str) -> Arc<std::sync::Mutex<String>> {
+    Arc::new(std::sync::Mutex::new(value.to_owned()))
+}
+
+fn reload(
+    row: &Arc<std::sync::Mutex<String>>,
+) -> impl Fn() -> std::future::Ready<Result<String, DbError>> + 'static {
+    let row = row.clone();
+    move || std::future::ready(Ok(row.lock().unwrap().clone()))
+}
+
+async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[actix::test]
+async fn a_refresh_writes_the_new_value_through_and_other_instances_read_it_from_redis() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let b = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let ttl = Duration::from_secs(60);
+    let row = truth("old");
+    let b_loads = Arc::new(AtomicUsize::new(0));
+    assert_eq!(
+        b.get_or_load("k", ttl, counting("old", &b_loads))
+            .await
+            .unwrap(),
+        "old"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    *row.lock().unwrap() = "new".to_owned();
+    a.refresh(vec![Refill::new("k".into(), ttl, reload(&row))])
+        .await;
+    wait_until("a's refill to reach Redis", async || {
+        a.shared().snapshot().sets == 1
+    })
+    .await;
+
+    wait_until("b to read the new value", async || {
+        b.get_or_load("k", ttl, counting("from b's loader", &b_loads))
+            .await
+            .unwrap()
+            == "new"
+    })
+    .await;
+    assert_eq!(
+        b_loads.load(Ordering::SeqCst),
+        1,
+        "after the refresh b read Redis (a hit), not its loader"
+    );
+}
+
+#[actix::test]
+async fn a_fill_that_read_the_old_row_does_not_replace_a_refreshed_value() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let c = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let ttl = Duration::from_secs(60);
+    let row = truth("new");
+    // c misses and reads the old row, slowly; a's write lands meanwhile.
+    let slow_fill = c.get_or_load("k", ttl, || async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok::<_, DbError>("old".to_owned())
+    });
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        a.refresh(vec![
+            Refill::new("k".into(), ttl, reload(&row)).known(&"new")
+        ])
+        .await;
+    };
+    let (filled, ()) = tokio::join!(slow_fill, write);
+    assert_eq!(filled.unwrap(), "old", "the read began before the write");
+
+    // The fill's SET NX lost; after the check, c's L1 copy is dropped too.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut r = redis_conn().await;
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(a.shared().key("k"))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("\"new\""));
+    let never = Arc::new(AtomicUsize::new(0));
+    assert_eq!(
+        c.get_or_load("k", ttl, counting("loader", &never))
+            .await
+            .unwrap(),
+        "new"
+    );
+    assert_eq!(never.load(Ordering::SeqCst), 0);
+}
+
+#[actix::test]
+async fn a_refreshed_value_a_racing_writer_replaced_is_reloaded_from_the_database() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let ttl = Duration::from_secs(60);
+    // a computed its value from a window that missed the other write.
+    let row = truth("both writes");
+    a.refresh(vec![
+        Refill::new("k".into(), ttl, reload(&row)).known(&"only a's write")
+    ])
+    .await;
+    let full = a.shared().key("k");
+    let mut r = redis_conn().await;
+    wait_until("a's value in Redis", async || {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(&full)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        v.is_some()
+    })
+    .await;
+    // The other writer's SET lands last, with its own partial value.
+    let _: () = redis::cmd("SET")
+        .arg(&full)
+        .arg("\"only b's write\"")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+
+    wait_until("the check to reload the truth", async || {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(&full)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        v.as_deref() == Some("\"both writes\"")
     })
     .await;
 }

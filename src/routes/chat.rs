@@ -10,10 +10,12 @@
 
 use actix_web::web;
 use actors::db::ops::conversation::EnsureUser;
-use actors::db::ops::conversation::{ChatContext, LoadChatContext, NewMemory, SaveChatExchange};
+use actors::db::ops::conversation::{
+    ChatContext, HistoryTurn, LoadChatContext, NewMemory, SaveChatExchange,
+};
 use actors::db::ops::{GetFoodDay, GetXp, LogFood};
 use actors::llm::{ChatRequest, ChatTurn, Role, ToolCall, ToolSpec};
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use domain::coach::{self, CoachContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -26,7 +28,6 @@ use crate::state::AppState;
 /// The longest message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 const MAX_HISTORY_ITEMS: usize = 50;
-const HISTORY_WINDOW: i64 = 20;
 const MEMORY_K: i64 = 5;
 const MAX_TOOL_ROUNDS: usize = 3;
 
@@ -209,7 +210,7 @@ async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
                         entry,
                     })
                     .await?;
-                crate::reads::forget_food(state, user_id, &row.local_date.to_string()).await;
+                crate::reads::refresh_food(state, user_id, row.local_date).await;
                 Ok(json!({"logged": row.description, "calories": row.calories, "nutrition_source": row.nutrition_source}))
             }
             "get_food_summary" => {
@@ -287,7 +288,8 @@ pub async fn chat(
     let user_id = parse_user_id(&user_id)?.into_inner();
     validate_text("message", &message)?;
     let supplied = message_history.as_deref().map(client_history).transpose()?;
-    let now = Utc::now();
+    // Microseconds, as PostgreSQL stores it, so the cached window matches.
+    let now = Utc::now().trunc_subsecs(6);
 
     let query_embedding = state
         .llm
@@ -308,11 +310,15 @@ pub async fn chat(
         .await?;
 
     // The client's history, when given, replaces the stored window.
-    let mut turns: Vec<ChatTurn> = match supplied {
-        Some(t) => t,
-        None => crate::reads::history(&state, &user_id, HISTORY_WINDOW)
-            .await?
+    let stored = match supplied {
+        Some(_) => None,
+        None => Some(crate::reads::history(&state, &user_id).await?),
+    };
+    let mut turns: Vec<ChatTurn> = match (supplied, &stored) {
+        (Some(t), _) => t,
+        (None, window) => window
             .iter()
+            .flatten()
             .filter_map(|h| {
                 let role = match h.role.as_str() {
                     "user" => Role::User,
@@ -414,7 +420,26 @@ pub async fn chat(
             embedding,
         })
         .collect();
-    state
+    // The window as the database now holds it, without reading it back.
+    let window = stored.map(|w| {
+        let at = |t: chrono::DateTime<Utc>, role: &str, content: &str| HistoryTurn {
+            role: role.to_owned(),
+            content: content.to_owned(),
+            timestamp: t,
+        };
+        crate::reads::extend_window(
+            w,
+            [
+                at(now, "user", &message),
+                at(
+                    now + chrono::Duration::microseconds(1),
+                    "assistant",
+                    &answer,
+                ),
+            ],
+        )
+    });
+    let award = state
         .db
         .run(SaveChatExchange {
             user_id: user_id.clone(),
@@ -427,14 +452,7 @@ pub async fn chat(
             at: now,
         })
         .await?;
-    state
-        .cache
-        .invalidate(&[
-            crate::cache_keys::history(&user_id),
-            crate::cache_keys::xp(&user_id),
-            crate::cache_keys::streaks(&user_id),
-        ])
-        .await;
+    crate::reads::refresh_chat(&state, &user_id, window, award.map(|a| a.total_xp)).await;
     Ok(web::Json(ChatResponse {
         response: answer,
         timestamp: now_rfc3339(),

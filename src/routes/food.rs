@@ -296,7 +296,7 @@ pub async fn log_food(
         })
         .await
         .map_err(ApiError::for_user)?;
-    reads::forget_food(&state, &user_id, &row.local_date.to_string()).await;
+    reads::refresh_food(&state, &user_id, row.local_date).await;
     Ok(HttpResponse::Created().json(FoodEntryResponse::from(row)))
 }
 

@@ -332,7 +332,7 @@ pub async fn complete_reminder(
             actors::db::DbError::NotFound => reminder_not_found(),
             other => other.into(),
         })?;
-    crate::reads::forget_awards(&state, &user_id).await;
+    crate::reads::refresh_awards(&state, &user_id).await;
     Ok(web::Json(status.into()))
 }
 

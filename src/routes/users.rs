@@ -112,6 +112,7 @@ pub async fn create_user(
             DbError::Conflict(_) => ApiError::Conflict("user already exists".into()),
             other => other.into(),
         })?;
+    reads::refresh_new_user(&state, &row.user_id).await;
     Ok(HttpResponse::Created().json(UserResponse::from(row)))
 }
 
@@ -255,7 +256,7 @@ pub async fn patch_profile(
         })
         .await?
         .ok_or_else(ApiError::user_not_found)?;
-    reads::forget_user(&state, &user_id).await;
+    reads::refresh_user(&state, &user_id).await;
     Ok(web::Json(with_default_profile(&stored)))
 }
 
@@ -334,7 +335,7 @@ pub async fn patch_preferences(
         })
         .await?
         .ok_or_else(ApiError::user_not_found)?;
-    reads::forget_user(&state, &user_id).await;
+    reads::refresh_user(&state, &user_id).await;
     Ok(web::Json(with_default_preferences(&stored)))
 }
 

@@ -35,7 +35,12 @@ fn redis_host_port() -> String {
 #[actix_web::test]
 async fn repeated_reads_are_served_from_the_cache_and_counted() {
     let app = TestApp::spawn().await;
-    app.create_user("amy").await;
+    // Not created through the API, so nothing was written through.
+    app.db()
+        .await
+        .batch_execute("INSERT INTO users (user_id) VALUES ('amy')")
+        .await
+        .unwrap();
     for _ in 0..20 {
         json_of(&app, "/api/v1/users/amy/profile").await;
     }
@@ -43,6 +48,51 @@ async fn repeated_reads_are_served_from_the_cache_and_counted() {
     assert_eq!(c["misses"], 1, "{c}");
     assert_eq!(c["hits"], 19, "{c}");
     assert!(c["hit_rate_percent"].as_f64().unwrap() >= 90.0);
+}
+
+/// Each write stores what it changed before answering, so the reads that
+/// follow it are hits, not misses.
+#[actix_web::test]
+async fn writes_store_what_they_changed_so_the_next_reads_hit() {
+    let app = TestApp::spawn().await;
+    app.create_user("wes").await;
+    let misses = |m: &Value| m["cache"]["misses"].as_u64().unwrap();
+    let before = misses(&metrics(&app).await);
+    // Creating the user stored these...
+    for path in ["profile", "preferences", "xp", "streaks"] {
+        json_of(&app, &format!("/api/v1/users/wes/{path}")).await;
+    }
+    assert_eq!(misses(&metrics(&app).await), before);
+    // ...but not a day of food.
+    json_of(&app, "/api/v1/users/wes/food").await;
+    let before = before + 1;
+    assert_eq!(misses(&metrics(&app).await), before);
+    let res = app
+        .post_json("/api/v1/users/wes/food", &json!({"description": "2 eggs"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let day = json_of(&app, "/api/v1/users/wes/food").await;
+    assert_eq!(day["entries"].as_array().unwrap().len(), 1, "{day}");
+    let xp = json_of(&app, "/api/v1/users/wes/xp").await;
+    assert!(xp["xp"].as_i64().unwrap() > 0, "{xp}");
+    let streaks = json_of(&app, "/api/v1/users/wes/streaks").await;
+    let food_streak = streaks["streaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "food_logging")
+        .cloned();
+    assert_eq!(food_streak.unwrap()["current"], 1, "{streaks}");
+    patch(
+        &app,
+        "/api/v1/users/wes/profile",
+        json!({"field": "age", "value": 52}),
+    )
+    .await;
+    assert_eq!(json_of(&app, "/api/v1/users/wes/profile").await["age"], 52);
+
+    let m = metrics(&app).await;
+    assert_eq!(misses(&m), before, "every read above hit: {}", m["cache"]);
 }
 
 #[actix_web::test]
@@ -90,7 +140,13 @@ async fn every_write_path_invalidates_what_it_changes() {
     );
     assert_eq!(json_of(&app, "/api/v1/users/bo/xp").await["xp"], 10);
     let streaks = json_of(&app, "/api/v1/users/bo/streaks").await;
-    assert_eq!(streaks["streaks"][0]["current"], 1, "{streaks}");
+    let food_streak = streaks["streaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "food_logging")
+        .cloned();
+    assert_eq!(food_streak.unwrap()["current"], 1, "{streaks}");
 
     let res = app
         .post_json(
@@ -214,16 +270,23 @@ async fn redis_stalled_killed_and_restarted_under_load_fails_no_request() {
         c["errors"].as_u64().unwrap() > 0,
         "the outage was seen: {c}"
     );
-    // Back to caching once Redis is back.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let health = app
-        .get_health()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(health["cache"], "connected");
+    // Back to caching once Redis is back: the probe reconnects within a
+    // few of its 1 s ticks (slower when the box is busy with other tests).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = app
+            .get_health()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        if health["cache"] == "connected" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", health["cache"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[actix_web::test]

@@ -35,14 +35,16 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 async fn set_timezone(app: &TestApp, user: &str, tz: &str) {
-    app.db()
-        .await
-        .execute(
-            "UPDATE users SET profile = jsonb_build_object('timezone', $2::text) WHERE user_id = $1",
-            &[&user, &tz],
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{user}/profile"),
         )
+        .json(&json!({"field": "timezone", "value": tz}))
+        .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 200, "{tz}");
 }
 
 fn local_today(tz: &str) -> NaiveDate {
@@ -199,13 +201,7 @@ async fn an_unknown_food_is_stored_without_numbers_and_left_out_of_the_totals() 
 async fn food_is_filed_under_the_users_local_day() {
     let app = TestApp::spawn().await;
     app.create_user("tevita").await;
-    app.db()
-        .await
-        .batch_execute(
-            r#"UPDATE users SET profile = '{"timezone":"Pacific/Tongatapu"}' WHERE user_id = 'tevita'"#,
-        )
-        .await
-        .unwrap();
+    set_timezone(&app, "tevita", "Pacific/Tongatapu").await;
     // 11:30Z is 00:30 the next day at UTC+13 (e.g. 2026-06-01T11:30Z is
     // 2026-06-02 local); a recent date keeps it inside the accepted year.
     let utc_day = Utc::now().date_naive() - Duration::days(30);

@@ -5,7 +5,7 @@ use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
-use super::{CacheActor, CacheError, Delete, Get, Set};
+use super::{CacheActor, CacheError, Delete, Get, Replace, Set};
 use crate::gate::{Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
@@ -57,9 +57,24 @@ impl Handler<Get> for CacheActor {
     type Result = Reply<Option<Vec<u8>>>;
 
     fn handle(&mut self, msg: Get, ctx: &mut Self::Context) -> Self::Result {
-        let Get { key, ticket } = msg;
+        let Get {
+            key,
+            announce,
+            ticket,
+        } = msg;
         self.run("get", ticket, ctx, move |mut c| async move {
-            c.get::<_, Option<Vec<u8>>>(key).await
+            match announce {
+                None => c.get::<_, Option<Vec<u8>>>(key).await,
+                Some(channel) => {
+                    let (value,): (Option<Vec<u8>>,) = redis::pipe()
+                        .get(&key)
+                        .publish(channel, &key)
+                        .ignore()
+                        .query_async(&mut c)
+                        .await?;
+                    Ok(value)
+                }
+            }
         })
     }
 }
@@ -72,10 +87,25 @@ impl Handler<Set> for CacheActor {
             key,
             value,
             ttl,
+            only_if_absent,
+            announce,
             ticket,
         } = msg;
         self.run("set", ticket, ctx, move |mut c| async move {
-            c.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1)).await
+            let mut set = redis::cmd("SET");
+            set.arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64);
+            if only_if_absent {
+                set.arg("NX");
+            }
+            let mut pipe = redis::pipe();
+            pipe.add_command(set).ignore();
+            if let Some(channel) = announce {
+                pipe.publish(channel, &key).ignore();
+            }
+            pipe.query_async::<()>(&mut c).await
         })
     }
 }
@@ -94,6 +124,35 @@ impl Handler<Delete> for CacheActor {
                 .del(&keys)
                 .ignore()
                 .publish(channel, keys.join("\n"))
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+    }
+}
+
+impl Handler<Replace> for CacheActor {
+    type Result = Reply<()>;
+
+    fn handle(&mut self, msg: Replace, ctx: &mut Self::Context) -> Self::Result {
+        let Replace {
+            entries,
+            channel,
+            ticket,
+        } = msg;
+        self.run("replace", ticket, ctx, move |mut c| async move {
+            let mut pipe = redis::pipe();
+            let mut keys = Vec::with_capacity(entries.len());
+            for (key, value, ttl) in entries {
+                match value {
+                    Some(v) => pipe
+                        .pset_ex(&key, v, ttl.as_millis().max(1) as u64)
+                        .ignore(),
+                    None => pipe.del(&key).ignore(),
+                };
+                keys.push(key);
+            }
+            pipe.publish(channel, keys.join("\n"))
                 .ignore()
                 .query_async::<()>(&mut c)
                 .await

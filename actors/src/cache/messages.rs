@@ -10,16 +10,24 @@ use crate::gate::{Ticket, Timing};
 #[rtype(result = "(Result<Option<Vec<u8>>, CacheError>, Timing)")]
 pub struct Get {
     pub key: String,
+    /// Also announce the key here (a refill's check: other instances drop
+    /// copies they may have filled from the old row meanwhile).
+    pub announce: Option<String>,
     pub ticket: Ticket,
 }
 
-/// Sent by `CacheHandle` after a load: store a value with a time to live.
+/// Sent by `CacheHandle`: store a value with a time to live.
 #[derive(Message)]
 #[rtype(result = "(Result<(), CacheError>, Timing)")]
 pub struct Set {
     pub key: String,
     pub value: Vec<u8>,
     pub ttl: Duration,
+    /// `SET … NX`: a read-through fill must never overwrite a value a writer
+    /// stored meanwhile (the fill may have read the row before the write).
+    pub only_if_absent: bool,
+    /// Announce the key here so other instances drop their L1 copies.
+    pub announce: Option<String>,
     pub ticket: Ticket,
 }
 
@@ -29,6 +37,17 @@ pub struct Set {
 #[rtype(result = "(Result<(), CacheError>, Timing)")]
 pub struct Delete {
     pub keys: Vec<String>,
+    pub channel: String,
+    pub ticket: Ticket,
+}
+
+/// Sent by `CacheHandle::refresh`: in one round trip, store each `Some`
+/// value (with its time to live), delete each `None`, and announce all the
+/// keys on `channel`.
+#[derive(Message)]
+#[rtype(result = "(Result<(), CacheError>, Timing)")]
+pub struct Replace {
+    pub entries: Vec<(String, Option<Vec<u8>>, Duration)>,
     pub channel: String,
     pub ticket: Ticket,
 }

@@ -14,6 +14,7 @@ mod pubsub;
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use bb8_redis::RedisConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use messages::{Delete, Get, Set};
+pub use messages::{Delete, Get, Replace, Set};
 
 use crate::circuit::Circuit;
 use crate::db::DbError;
@@ -394,6 +395,7 @@ impl CacheHandle {
         }
         self.call("get", |ticket| Get {
             key: full_key,
+            announce: None,
             ticket,
         })
         .await
@@ -449,7 +451,7 @@ impl CacheHandle {
                 let (me, key, copy) = (self.clone(), full.clone(), encoded.clone());
                 // Filling Redis is off the request's path.
                 actix::spawn(async move {
-                    me.set_full(key, copy, ttl).await;
+                    me.set_full(key, copy, ttl, false).await;
                 });
                 Ok(Arc::from(encoded))
             })
@@ -477,12 +479,23 @@ impl CacheHandle {
         }
     }
 
-    async fn set_full(&self, full_key: String, value: Vec<u8>, ttl: Duration) -> bool {
+    /// A fill (`announce` false) only creates the key; a refill replaces it
+    /// and tells the other instances.
+    async fn set_full(
+        &self,
+        full_key: String,
+        value: Vec<u8>,
+        ttl: Duration,
+        announce: bool,
+    ) -> bool {
+        let announce = announce.then(|| self.shared.channel.clone());
         let ok = self
             .call("set", |ticket| Set {
                 key: full_key,
                 value,
                 ttl,
+                only_if_absent: announce.is_none(),
+                announce,
                 ticket,
             })
             .await
@@ -506,14 +519,139 @@ impl CacheHandle {
         self.shared.evict_local(&full).await;
         self.shared.stats.deletes.fetch_add(1, Ordering::Relaxed);
         if !self.redis_delete(full.clone()).await {
-            self.shared.queue_pending(full.clone());
+            self.shared.queue_pending(full);
+            return;
         }
         let me = self.clone();
         actix::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(SETTLE).await;
             if !me.redis_delete(full.clone()).await {
                 me.shared.queue_pending(full);
             }
         });
+    }
+
+    /// Write-through after a committed write: each key's new value (given,
+    /// or reloaded from the database) replaces the old one in Redis and is
+    /// announced, in one round trip, before the answer goes out, so the
+    /// client's next request (through any instance) reads it as a hit.
+    /// Fills only create keys (`SET NX`), so one that read the old row
+    /// can't replace it. Shortly after, each value is read back and
+    /// announced again (dropping L1 copies filled in the race): if a
+    /// concurrent writer replaced it, it is reloaded once more, the
+    /// database being the truth by then. A key whose reload failed is
+    /// deleted; while Redis is unreachable this is `invalidate`'s queue.
+    pub async fn refresh(&self, refills: Vec<Refill>) {
+        if !self.shared.enabled() || refills.is_empty() {
+            return;
+        }
+        let values = futures_util::future::join_all(refills.iter().map(|r| async {
+            match &r.known {
+                Some(v) => Some(v.clone()),
+                None => (r.load)().await.ok(),
+            }
+        }))
+        .await;
+        let entries: Vec<(String, Option<Vec<u8>>, Duration)> = refills
+            .iter()
+            .zip(values)
+            .map(|(r, v)| (self.shared.key(&r.key), v, r.ttl))
+            .collect();
+        let full: Vec<String> = entries.iter().map(|e| e.0.clone()).collect();
+        self.shared.evict_local(&full).await;
+        let channel = self.shared.channel.clone();
+        let sent = self
+            .call("replace", |ticket| Replace {
+                entries: entries.clone(),
+                channel,
+                ticket,
+            })
+            .await;
+        if sent.is_err() {
+            self.shared.queue_pending(full);
+            return;
+        }
+        let stats = &self.shared.stats;
+        for (r, (key, value, _)) in refills.into_iter().zip(entries) {
+            match value {
+                None => stats.deletes.fetch_add(1, Ordering::Relaxed),
+                Some(stored) => {
+                    let me = self.clone();
+                    actix::spawn(async move { me.check(r, key, stored).await });
+                    stats.sets.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        }
+    }
+
+    /// `refresh`'s second look at `full`, after the race window.
+    async fn check(&self, r: Refill, full: String, stored: Vec<u8>) {
+        tokio::time::sleep(SETTLE).await;
+        let now = self
+            .call("get", |ticket| Get {
+                key: full.clone(),
+                announce: Some(self.shared.channel.clone()),
+                ticket,
+            })
+            .await;
+        match now {
+            // Ours, or gone (expired, or deleted by a newer write).
+            Ok(Some(b)) if b == stored => {}
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                if let Ok(fresh) = (r.load)().await {
+                    self.set_full(full, fresh, r.ttl, true).await;
+                }
+            }
+            Err(_) => self.shared.queue_pending(vec![full]),
+        }
+    }
+}
+
+/// How long after a write a racing fill or writer has to land before its
+/// value is checked (`refresh`) or deleted again (`invalidate`).
+const SETTLE: Duration = Duration::from_millis(250);
+
+type Load = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Vec<u8>, DbError>>>>>;
+
+/// One key for `CacheHandle::refresh`: how to reload its value, and the
+/// new value itself when the writer knows it (no reload then).
+pub struct Refill {
+    key: String,
+    ttl: Duration,
+    known: Option<Vec<u8>>,
+    load: Load,
+}
+
+impl Refill {
+    /// `key` is relative (as for `get_or_load`); `load` reads the committed
+    /// value from the database.
+    pub fn new<T, F, Fut>(key: String, ttl: Duration, load: F) -> Self
+    where
+        T: Serialize,
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<T, DbError>> + 'static,
+    {
+        let load: Load = Box::new(move || {
+            let fut = load();
+            Box::pin(async move {
+                let value = fut.await?;
+                serde_json::to_vec(&value)
+                    .map_err(|e| DbError::Shared(format!("cache encode: {e}")))
+            })
+        });
+        Self {
+            key,
+            ttl,
+            known: None,
+            load,
+        }
+    }
+
+    /// The value the write produced (e.g. the new XP total), stored as is;
+    /// `load` is then only needed if a racing writer replaced it.
+    pub fn known<T: Serialize>(mut self, value: &T) -> Self {
+        self.known = serde_json::to_vec(value).ok();
+        self
     }
 }
