@@ -135,14 +135,14 @@ impl TestApp {
             .get(0)
     }
 
-    pub async fn db(&self) -> tokio_postgres::Client {
+    pub async fn db(&self) -> actors::db::Client {
         let (client, conn) = tokio_postgres::connect(&self.db_url, tokio_postgres::NoTls)
             .await
             .expect("connect to test db");
         actix_web::rt::spawn(async move {
             let _ = conn.await;
         });
-        client
+        client.into()
     }
 }
 

@@ -514,7 +514,7 @@ async fn every_invalid_field_is_a_400_naming_it_and_nothing_is_stored() {
         .await;
     assert_error(res, 400).await;
     assert_eq!(
-        count(&app.db().await, "SELECT count(*) FROM reminders").await,
+        count(&*app.db().await, "SELECT count(*) FROM reminders").await,
         0
     );
     // The limits themselves are fine.

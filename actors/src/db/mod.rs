@@ -5,6 +5,7 @@
 //! replica pools, one admission [`Gate`] and the health probe. A request never
 //! leaves its worker thread, and the gate bounds the whole family.
 
+mod client;
 mod error;
 mod handlers;
 mod messages;
@@ -26,8 +27,8 @@ pub use probe::DbHealth;
 use crate::gate::{Gate, Timing};
 use crate::trace;
 
-pub type PgPool = bb8::Pool<PostgresConnectionManager<NoTls>>;
-pub use tokio_postgres::Client;
+pub use client::{Client, PgManager, Transaction};
+pub type PgPool = bb8::Pool<PgManager>;
 
 /// What the server's configuration tells the database actor.
 #[derive(Debug, Clone)]
@@ -87,7 +88,7 @@ impl PoolRecipe {
     }
 
     fn pool(&self, pg: &tokio_postgres::Config, max_size: u32, min_idle: u32) -> PgPool {
-        let manager = PostgresConnectionManager::new(pg.clone(), NoTls);
+        let manager = PgManager(PostgresConnectionManager::new(pg.clone(), NoTls));
         bb8::Pool::builder()
             .max_size(max_size)
             .min_idle((min_idle > 0).then_some(min_idle))

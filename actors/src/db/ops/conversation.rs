@@ -7,7 +7,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::gamification::XpEvent;
 use serde_json::Value;
-use tokio_postgres::types::Type;
 
 use crate::db::ops::gamification::{award, Award};
 use crate::db::{Client, DbError, DbOperation};
@@ -81,11 +80,11 @@ impl DbOperation for LoadChatContext {
     async fn run(self, client: &mut Client) -> Result<ChatContext, DbError> {
         let uid = &self.user_id;
         let user = client
-            .query_typed(
+            .query(
                 "SELECT u.profile, u.preferences, COALESCE(s.total_xp, 0)
                    FROM users u LEFT JOIN user_stats s ON s.user_id = u.user_id
                   WHERE u.user_id = $1",
-                &[(uid, Type::TEXT)],
+                &[uid],
             )
             .await?;
         let Some(row) = user.first() else {
@@ -112,14 +111,10 @@ impl DbOperation for LoadChatContext {
         }
         let q = vector_text(&self.query_embedding);
         ctx.memories = client
-            .query_typed(
+            .query(
                 "SELECT content, (embedding <=> $2::text::vector)::float8 AS d FROM memories
                   WHERE user_id = $1 ORDER BY embedding <=> $2::text::vector LIMIT $3",
-                &[
-                    (uid, Type::TEXT),
-                    (&q, Type::TEXT),
-                    (&self.memory_k, Type::INT8),
-                ],
+                &[uid, &q, &self.memory_k],
             )
             .await?
             .iter()
@@ -129,11 +124,11 @@ impl DbOperation for LoadChatContext {
             })
             .collect();
         let food = client
-            .query_typed(
+            .query(
                 "SELECT count(*), COALESCE(sum(calories), 0), COALESCE(sum(protein_g), 0),
                         COALESCE(sum(carbs_g), 0), COALESCE(sum(fat_g), 0)
                    FROM food_entries WHERE user_id = $1 AND local_date = $2",
-                &[(uid, Type::TEXT), (&today, Type::DATE)],
+                &[uid, &today],
             )
             .await?;
         if let Some(f) = food.first() {
@@ -144,11 +139,11 @@ impl DbOperation for LoadChatContext {
             ctx.fat_today = f.get(4);
         }
         let misc = client
-            .query_typed(
+            .query(
                 "SELECT (SELECT current FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
                         (SELECT last_date FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
                         (SELECT count(*) FROM reminders WHERE user_id = $1 AND active)",
-                &[(uid, Type::TEXT)],
+                &[uid],
             )
             .await?;
         if let Some(m) = misc.first() {
@@ -171,10 +166,10 @@ impl DbOperation for LoadChatContext {
 /// of the covering history index).
 async fn history(client: &Client, user_id: &str, limit: i64) -> Result<Vec<HistoryTurn>, DbError> {
     let mut turns: Vec<HistoryTurn> = client
-        .query_typed(
+        .query(
             "SELECT role, content, \"timestamp\" FROM conversation_history
               WHERE user_id = $1 ORDER BY \"timestamp\" DESC LIMIT $2",
-            &[(&user_id, Type::TEXT), (&limit, Type::INT8)],
+            &[&user_id, &limit],
         )
         .await?
         .iter()
@@ -235,9 +230,9 @@ impl DbOperation for SaveChatExchange {
 
     async fn run(self, client: &mut Client) -> Result<Option<Award>, DbError> {
         let tx = client.transaction().await?;
-        tx.query_typed(
+        tx.query(
             "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[(&self.user_id, Type::TEXT)],
+            &[&self.user_id],
         )
         .await?;
         let tz = super::users::lock_user_tz(&tx, &self.user_id).await?;
@@ -246,31 +241,26 @@ impl DbOperation for SaveChatExchange {
             vector_text(&self.assistant_embedding),
         );
         // The assistant's row is a microsecond later so the order is stable.
-        tx.query_typed(
+        tx.query(
             "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\")
              VALUES ($1, 'user', $2, $3::text::vector, $5),
                     ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond')",
             &[
-                (&self.user_id, Type::TEXT),
-                (&self.user_message, Type::TEXT),
-                (&u, Type::TEXT),
-                (&self.assistant_message, Type::TEXT),
-                (&self.at, Type::TIMESTAMPTZ),
-                (&a, Type::TEXT),
+                &self.user_id,
+                &self.user_message,
+                &u,
+                &self.assistant_message,
+                &self.at,
+                &a,
             ],
         )
         .await?;
         for m in &self.memories {
             let e = vector_text(&m.embedding);
-            tx.query_typed(
+            tx.query(
                 "INSERT INTO memories (user_id, kind, content, embedding)
                  VALUES ($1, $2, $3, $4::text::vector) ON CONFLICT (user_id, content) DO NOTHING",
-                &[
-                    (&self.user_id, Type::TEXT),
-                    (&m.kind, Type::TEXT),
-                    (&m.content, Type::TEXT),
-                    (&e, Type::TEXT),
-                ],
+                &[&self.user_id, &m.kind, &m.content, &e],
             )
             .await?;
         }
@@ -300,9 +290,9 @@ impl DbOperation for EnsureUser {
 
     async fn run(self, client: &mut Client) -> Result<bool, DbError> {
         let created = client
-            .query_typed(
+            .query(
                 "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         Ok(!created.is_empty())

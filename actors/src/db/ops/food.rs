@@ -5,7 +5,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::gamification::XpEvent;
 use domain::time::local_date;
-use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use super::gamification::{award, profile_timezone};
@@ -13,8 +12,12 @@ use super::users::lock_user_tz;
 use crate::db::{Client, DbError, DbOperation};
 
 /// Columns of a stored entry, in `FoodEntryRow::from_row` order.
-const ENTRY_COLUMNS: &str = "f.id::text, f.user_id, f.description, f.quantity, f.food, f.grams,
-    f.calories, f.protein_g, f.carbs_g, f.fat_g, f.nutrition_source, f.logged_at, f.local_date";
+macro_rules! entry_columns {
+    () => {
+        "f.id::text, f.user_id, f.description, f.quantity, f.food, f.grams,
+    f.calories, f.protein_g, f.carbs_g, f.fat_g, f.nutrition_source, f.logged_at, f.local_date"
+    };
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoodEntryRow {
@@ -106,26 +109,27 @@ impl DbOperation for LogFood {
         let day = local_date(e.logged_at, tz);
         let source = e.source.as_str();
         let rows = tx
-            .query_typed(
-                &format!(
-                    "INSERT INTO food_entries AS f (user_id, description, quantity, food, grams,
+            .query(
+                concat!(
+"INSERT INTO food_entries AS f (user_id, description, quantity, food, grams,
                          calories, protein_g, carbs_g, fat_g, nutrition_source, logged_at, local_date)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                     RETURNING {ENTRY_COLUMNS}"
-                ),
+                     RETURNING ",
+entry_columns!()
+),
                 &[
-                    (&user_id, Type::TEXT),
-                    (&e.description, Type::TEXT),
-                    (&e.quantity, Type::TEXT),
-                    (&e.food, Type::TEXT),
-                    (&e.grams, Type::FLOAT8),
-                    (&e.calories, Type::FLOAT8),
-                    (&e.protein_g, Type::FLOAT8),
-                    (&e.carbs_g, Type::FLOAT8),
-                    (&e.fat_g, Type::FLOAT8),
-                    (&source, Type::TEXT),
-                    (&e.logged_at, Type::TIMESTAMPTZ),
-                    (&day, Type::DATE),
+                    &user_id,
+                    &e.description,
+                    &e.quantity,
+                    &e.food,
+                    &e.grams,
+                    &e.calories,
+                    &e.protein_g,
+                    &e.carbs_g,
+                    &e.fat_g,
+                    &source,
+                    &e.logged_at,
+                    &day,
                 ],
             )
             .await?;
@@ -182,20 +186,18 @@ impl DbOperation for GetFoodDay {
             }
         };
         let rows = client
-            .query_typed(
-                &format!(
-                    "SELECT u.profile->>'timezone', {ENTRY_COLUMNS}
+            .query(
+                concat!(
+                    "SELECT u.profile->>'timezone', ",
+                    entry_columns!(),
+                    "
                        FROM users u
                        LEFT JOIN food_entries f ON f.user_id = u.user_id
                             AND f.local_date BETWEEN $2 AND $3
                       WHERE u.user_id = $1
                       ORDER BY f.logged_at, f.created_at"
                 ),
-                &[
-                    (&self.user_id, Type::TEXT),
-                    (&from, Type::DATE),
-                    (&to, Type::DATE),
-                ],
+                &[&self.user_id, &from, &to],
             )
             .await?;
         let first = rows.first().ok_or(DbError::NotFound)?;

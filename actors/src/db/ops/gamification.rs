@@ -3,12 +3,11 @@
 //! a failed request awards nothing and a retried one awards once: each award
 //! has a `source_key` unique per user.
 
+use crate::db::Transaction;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::gamification::{self as rules, Progress, XpEvent};
 use domain::time::local_date;
-use tokio_postgres::types::Type;
-use tokio_postgres::Transaction;
 
 use crate::db::{Client, DbError, DbOperation};
 
@@ -42,17 +41,11 @@ pub async fn award(
     let xp = event.xp();
     let xp32 = xp as i32;
     let inserted = tx
-        .query_typed(
+        .query(
             "INSERT INTO xp_events (user_id, event_type, xp, source_key, local_date)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (user_id, source_key) DO NOTHING RETURNING id",
-            &[
-                (&user_id, Type::TEXT),
-                (&event.as_str(), Type::TEXT),
-                (&xp32, Type::INT4),
-                (&source_key, Type::TEXT),
-                (&day, Type::DATE),
-            ],
+            &[&user_id, &event.as_str(), &xp32, &source_key, &day],
         )
         .await?;
     if inserted.is_empty() {
@@ -64,7 +57,7 @@ pub async fn award(
         XpEvent::ChatMessage => (0, 0, 1),
     };
     let stats = tx
-        .query_typed(
+        .query(
             "INSERT INTO user_stats AS s (user_id, total_xp, food_entries, reminders_completed, chat_messages)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (user_id) DO UPDATE SET
@@ -74,11 +67,11 @@ pub async fn award(
                  chat_messages = s.chat_messages + EXCLUDED.chat_messages
              RETURNING total_xp, food_entries, reminders_completed, chat_messages",
             &[
-                (&user_id, Type::TEXT),
-                (&xp, Type::INT8),
-                (&food, Type::INT8),
-                (&reminders, Type::INT8),
-                (&chats, Type::INT8),
+                &user_id,
+                &xp,
+                &food,
+                &reminders,
+                &chats,
             ],
         )
         .await?;
@@ -88,9 +81,9 @@ pub async fn award(
         update_streak(tx, user_id, event, kind, local_date(Utc::now(), tz)).await?;
     }
     let best_food = tx
-        .query_typed(
+        .query(
             "SELECT best FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'",
-            &[(&user_id, Type::TEXT)],
+            &[&user_id],
         )
         .await?
         .first()
@@ -108,11 +101,11 @@ pub async fn award(
         .map(|s| s.to_string())
         .collect();
     let fresh = tx
-        .query_typed(
+        .query(
             "INSERT INTO achievements (user_id, achievement_id)
              SELECT $1, unnest($2::text[])
              ON CONFLICT DO NOTHING RETURNING achievement_id",
-            &[(&user_id, Type::TEXT), (&ids, Type::TEXT_ARRAY)],
+            &[&user_id, &ids],
         )
         .await?;
     let unlocked = fresh
@@ -135,9 +128,9 @@ async fn update_streak(
     today: NaiveDate,
 ) -> Result<(), DbError> {
     let days: Vec<NaiveDate> = tx
-        .query_typed(
+        .query(
             "SELECT DISTINCT local_date FROM xp_events WHERE user_id = $1 AND event_type = $2",
-            &[(&user_id, Type::TEXT), (&event.as_str(), Type::TEXT)],
+            &[&user_id, &event.as_str()],
         )
         .await?
         .iter()
@@ -146,20 +139,14 @@ async fn update_streak(
     let s = rules::streak(&days, today);
     let last = days.iter().filter(|d| **d <= today).max().copied();
     let (current, best) = (s.current as i32, s.best as i32);
-    tx.query_typed(
+    tx.query(
         "INSERT INTO streaks (user_id, streak_type, current, best, last_date)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, streak_type) DO UPDATE SET
              current = EXCLUDED.current,
              best = GREATEST(streaks.best, EXCLUDED.best),
              last_date = EXCLUDED.last_date",
-        &[
-            (&user_id, Type::TEXT),
-            (&kind, Type::TEXT),
-            (&current, Type::INT4),
-            (&best, Type::INT4),
-            (&last, Type::DATE),
-        ],
+        &[&user_id, &kind, &current, &best, &last],
     )
     .await?;
     Ok(())
@@ -178,10 +165,10 @@ impl DbOperation for GetXp {
 
     async fn run(self, client: &mut Client) -> Result<i64, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT COALESCE(s.total_xp, 0) FROM users u
                  LEFT JOIN user_stats s ON s.user_id = u.user_id WHERE u.user_id = $1",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         rows.first().map(|r| r.get(0)).ok_or(DbError::NotFound)
@@ -225,7 +212,7 @@ impl DbOperation for GetStreaks {
 
     async fn run(self, client: &mut Client) -> Result<Streaks, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT t.kind, COALESCE(s.current, 0), COALESCE(s.best, 0), s.last_date,
                         u.profile->>'timezone'
                    FROM users u
@@ -233,7 +220,7 @@ impl DbOperation for GetStreaks {
                    LEFT JOIN streaks s ON s.user_id = u.user_id AND s.streak_type = t.kind
                   WHERE u.user_id = $1
                   ORDER BY t.kind",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         let first = rows.first().ok_or(DbError::NotFound)?;
@@ -265,11 +252,11 @@ impl DbOperation for GetAchievements {
 
     async fn run(self, client: &mut Client) -> Result<Self::Output, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT a.achievement_id, a.unlocked_at FROM users u
                    LEFT JOIN achievements a ON a.user_id = u.user_id
                   WHERE u.user_id = $1 ORDER BY a.unlocked_at",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         if rows.is_empty() {

@@ -6,7 +6,6 @@
 //! and a retry of the same request takes it over.
 
 use serde_json::Value;
-use tokio_postgres::types::Type;
 
 use crate::db::{Client, DbError, DbOperation};
 
@@ -50,7 +49,7 @@ impl DbOperation for ClaimIdempotencyKey {
         // read; trying again then normally claims it.
         for _ in 0..3 {
             let claimed = client
-                .query_typed(
+                .query(
                     "INSERT INTO idempotency_keys AS k (api_key_hash, user_id, key, request_hash)
                      VALUES ($1, $2, $3, $4)
                      ON CONFLICT (api_key_hash, user_id, key) DO UPDATE SET
@@ -60,28 +59,19 @@ impl DbOperation for ClaimIdempotencyKey {
                         OR (k.status IS NULL AND k.request_hash = EXCLUDED.request_hash
                             AND k.created_at < now() - interval '60 seconds')
                      RETURNING 1",
-                    &[
-                        (&s.api_key_hash, Type::BYTEA),
-                        (&s.user_id, Type::TEXT),
-                        (&s.key, Type::TEXT),
-                        (&self.request_hash, Type::BYTEA),
-                    ],
+                    &[&s.api_key_hash, &s.user_id, &s.key, &self.request_hash],
                 )
                 .await?;
             if !claimed.is_empty() {
                 return Ok(Claim::Claimed);
             }
             let rows = client
-                .query_typed(
+                .query(
                     "SELECT request_hash, status, response_body,
                             created_at >= now() - interval '60 seconds'
                      FROM idempotency_keys
                      WHERE api_key_hash = $1 AND user_id = $2 AND key = $3",
-                    &[
-                        (&s.api_key_hash, Type::BYTEA),
-                        (&s.user_id, Type::TEXT),
-                        (&s.key, Type::TEXT),
-                    ],
+                    &[&s.api_key_hash, &s.user_id, &s.key],
                 )
                 .await?;
             let Some(row) = rows.first() else { continue };
@@ -124,17 +114,17 @@ impl DbOperation for CompleteIdempotencyKey {
         let s = &self.scope;
         let status = i16::try_from(self.status).map_err(|_| DbError::Rejected("status".into()))?;
         client
-            .execute_typed(
+            .execute(
                 "UPDATE idempotency_keys SET status = $5, response_body = $6
                  WHERE api_key_hash = $1 AND user_id = $2 AND key = $3
                    AND request_hash = $4 AND status IS NULL",
                 &[
-                    (&s.api_key_hash, Type::BYTEA),
-                    (&s.user_id, Type::TEXT),
-                    (&s.key, Type::TEXT),
-                    (&self.request_hash, Type::BYTEA),
-                    (&status, Type::INT2),
-                    (&self.body, Type::JSONB),
+                    &s.api_key_hash,
+                    &s.user_id,
+                    &s.key,
+                    &self.request_hash,
+                    &status,
+                    &self.body,
                 ],
             )
             .await?;
@@ -156,16 +146,11 @@ impl DbOperation for ReleaseIdempotencyKey {
     async fn run(self, client: &mut Client) -> Result<(), DbError> {
         let s = &self.scope;
         client
-            .execute_typed(
+            .execute(
                 "DELETE FROM idempotency_keys
                  WHERE api_key_hash = $1 AND user_id = $2 AND key = $3
                    AND request_hash = $4 AND status IS NULL",
-                &[
-                    (&s.api_key_hash, Type::BYTEA),
-                    (&s.user_id, Type::TEXT),
-                    (&s.key, Type::TEXT),
-                    (&self.request_hash, Type::BYTEA),
-                ],
+                &[&s.api_key_hash, &s.user_id, &s.key, &self.request_hash],
             )
             .await?;
         Ok(())

@@ -8,7 +8,6 @@ use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use domain::gamification::XpEvent;
 use domain::time::{next_daily_trigger, parse_timezone};
-use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use super::gamification::award;
@@ -16,8 +15,12 @@ use super::users::lock_user_tz;
 use crate::db::{Client, DbError, DbOperation};
 
 /// Columns of a stored reminder, in `ReminderRow::from_row` order.
-const REMINDER_COLUMNS: &str = "r.id::text, r.user_id, r.kind, r.message, r.daily_time,
-    r.trigger_time, r.timezone, r.active, r.next_trigger_at, r.last_triggered_at, r.created_at";
+macro_rules! reminder_columns {
+    () => {
+        "r.id::text, r.user_id, r.kind, r.message, r.daily_time,
+    r.trigger_time, r.timezone, r.active, r.next_trigger_at, r.last_triggered_at, r.created_at"
+    };
+}
 
 /// When a reminder fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,22 +116,23 @@ impl DbOperation for CreateReminder {
         let kind = self.schedule.kind();
         let tz_name = tz.name();
         let rows = tx
-            .query_typed(
-                &format!(
+            .query(
+                concat!(
                     "INSERT INTO reminders AS r (user_id, kind, message, daily_time, trigger_time,
                          timezone, next_trigger_at, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     RETURNING {REMINDER_COLUMNS}"
+                     RETURNING ",
+                    reminder_columns!()
                 ),
                 &[
-                    (&self.user_id, Type::TEXT),
-                    (&kind, Type::TEXT),
-                    (&self.message, Type::TEXT),
-                    (&daily, Type::TIME),
-                    (&once, Type::TIMESTAMPTZ),
-                    (&tz_name, Type::TEXT),
-                    (&next, Type::TIMESTAMPTZ),
-                    (&self.now, Type::TIMESTAMPTZ),
+                    &self.user_id,
+                    &kind,
+                    &self.message,
+                    &daily,
+                    &once,
+                    &tz_name,
+                    &next,
+                    &self.now,
                 ],
             )
             .await?;
@@ -152,15 +156,17 @@ impl DbOperation for ListReminders {
 
     async fn run(self, client: &mut Client) -> Result<Vec<ReminderRow>, DbError> {
         let rows = client
-            .query_typed(
-                &format!(
-                    "SELECT r.id IS NOT NULL, {REMINDER_COLUMNS}
+            .query(
+                concat!(
+                    "SELECT r.id IS NOT NULL, ",
+                    reminder_columns!(),
+                    "
                        FROM users u
                        LEFT JOIN reminders r ON r.user_id = u.user_id
                       WHERE u.user_id = $1
                       ORDER BY r.created_at DESC, r.id DESC"
                 ),
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         if rows.is_empty() {
@@ -192,7 +198,7 @@ const STATUS_SQL: &str = "SELECT r.id::text, r.last_triggered_at IS NOT NULL, c.
             SELECT completed_at FROM reminder_completions
              WHERE reminder_id = r.id
              ORDER BY triggered_at DESC, id DESC LIMIT 1) c ON true
-      WHERE r.id = $1::uuid AND r.user_id = $2";
+      WHERE r.id = $1::text::uuid AND r.user_id = $2";
 
 fn status_from_row(r: &Row) -> ReminderStatus {
     let completed_at: Option<DateTime<Utc>> = r.get(2);
@@ -219,10 +225,7 @@ impl DbOperation for GetReminderStatus {
 
     async fn run(self, client: &mut Client) -> Result<Option<ReminderStatus>, DbError> {
         let rows = client
-            .query_typed(
-                STATUS_SQL,
-                &[(&self.reminder_id, Type::TEXT), (&self.user_id, Type::TEXT)],
-            )
+            .query(STATUS_SQL, &[&self.reminder_id, &self.user_id])
             .await?;
         Ok(rows.first().map(status_from_row))
     }
@@ -250,9 +253,9 @@ impl DbOperation for CompleteReminder {
         // lock while its completion insert checks the user key, so the
         // opposite order could deadlock with it.
         let locked = tx
-            .query_typed(
-                "SELECT 1 FROM reminders WHERE id = $1::uuid AND user_id = $2 FOR UPDATE",
-                &[(&self.reminder_id, Type::TEXT), (&self.user_id, Type::TEXT)],
+            .query(
+                "SELECT 1 FROM reminders WHERE id = $1::text::uuid AND user_id = $2 FOR UPDATE",
+                &[&self.reminder_id, &self.user_id],
             )
             .await?;
         if locked.is_empty() {
@@ -260,36 +263,32 @@ impl DbOperation for CompleteReminder {
         }
         let tz = lock_user_tz(&tx, &self.user_id).await?;
         let latest = tx
-            .query_typed(
+            .query(
                 "SELECT id, completed_at IS NOT NULL FROM reminder_completions
-                  WHERE reminder_id = $1::uuid
+                  WHERE reminder_id = $1::text::uuid
                   ORDER BY triggered_at DESC, id DESC LIMIT 1",
-                &[(&self.reminder_id, Type::TEXT)],
+                &[&self.reminder_id],
             )
             .await?;
         let completion: Option<i64> = match latest.first() {
             Some(r) if r.get::<_, bool>(1) => None,
             Some(r) => {
                 let id: i64 = r.get(0);
-                tx.query_typed(
+                tx.query(
                     "UPDATE reminder_completions SET completed_at = $2 WHERE id = $1",
-                    &[(&id, Type::INT8), (&self.now, Type::TIMESTAMPTZ)],
+                    &[&id, &self.now],
                 )
                 .await?;
                 Some(id)
             }
             None => {
                 let rows = tx
-                    .query_typed(
+                    .query(
                         "INSERT INTO reminder_completions
                              (reminder_id, user_id, scheduled_for, triggered_at, completed_at)
-                         VALUES ($1::uuid, $2, $3, $3, $3)
+                         VALUES ($1::text::uuid, $2, $3, $3, $3)
                          RETURNING id",
-                        &[
-                            (&self.reminder_id, Type::TEXT),
-                            (&self.user_id, Type::TEXT),
-                            (&self.now, Type::TIMESTAMPTZ),
-                        ],
+                        &[&self.reminder_id, &self.user_id, &self.now],
                     )
                     .await?;
                 rows.first().map(|r| r.get(0))
@@ -307,10 +306,7 @@ impl DbOperation for CompleteReminder {
             .await?;
         }
         let rows = tx
-            .query_typed(
-                STATUS_SQL,
-                &[(&self.reminder_id, Type::TEXT), (&self.user_id, Type::TEXT)],
-            )
+            .query(STATUS_SQL, &[&self.reminder_id, &self.user_id])
             .await?;
         let status = rows.first().map(status_from_row).ok_or(DbError::NotFound)?;
         tx.commit().await?;
@@ -331,9 +327,9 @@ impl DbOperation for DeleteReminder {
 
     async fn run(self, client: &mut Client) -> Result<bool, DbError> {
         let rows = client
-            .query_typed(
-                "DELETE FROM reminders WHERE id = $1::uuid AND user_id = $2 RETURNING 1",
-                &[(&self.reminder_id, Type::TEXT), (&self.user_id, Type::TEXT)],
+            .query(
+                "DELETE FROM reminders WHERE id = $1::text::uuid AND user_id = $2 RETURNING 1",
+                &[&self.reminder_id, &self.user_id],
             )
             .await?;
         Ok(!rows.is_empty())
@@ -383,16 +379,18 @@ impl DbOperation for ClaimDueReminders {
     async fn run(self, client: &mut Client) -> Result<Vec<FiredReminder>, DbError> {
         let tx = client.transaction().await?;
         let due = tx
-            .query_typed(
-                &format!(
-                    "SELECT {REMINDER_COLUMNS}
+            .query(
+                concat!(
+                    "SELECT ",
+                    reminder_columns!(),
+                    "
                        FROM reminders r
                       WHERE r.active AND r.next_trigger_at <= $1
                       ORDER BY r.next_trigger_at
                       LIMIT $2
                       FOR UPDATE SKIP LOCKED"
                 ),
-                &[(&self.now, Type::TIMESTAMPTZ), (&self.limit, Type::INT8)],
+                &[&self.now, &self.limit],
             )
             .await?;
         if due.is_empty() {
@@ -419,33 +417,22 @@ impl DbOperation for ClaimDueReminders {
         }
         let status = if self.webhook { "pending" } else { "none" };
         let fired = tx
-            .query_typed(
+            .query(
                 "INSERT INTO reminder_completions
                      (reminder_id, user_id, scheduled_for, triggered_at, webhook_status)
                  SELECT u.id::uuid, u.user_id, u.at, $4, $5
                    FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(id, user_id, at)
                  ON CONFLICT (reminder_id, scheduled_for) DO NOTHING
                  RETURNING id, reminder_id::text, user_id, scheduled_for, triggered_at",
-                &[
-                    (&ids, Type::TEXT_ARRAY),
-                    (&users, Type::TEXT_ARRAY),
-                    (&occurrences, Type::TIMESTAMPTZ_ARRAY),
-                    (&self.now, Type::TIMESTAMPTZ),
-                    (&status, Type::TEXT),
-                ],
+                &[&ids, &users, &occurrences, &self.now, &status],
             )
             .await?;
-        tx.query_typed(
+        tx.query(
             "UPDATE reminders r
                 SET last_triggered_at = $4, next_trigger_at = u.next, active = u.active
                FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS u(id, next, active)
               WHERE r.id = u.id::uuid",
-            &[
-                (&ids, Type::TEXT_ARRAY),
-                (&nexts, Type::TIMESTAMPTZ_ARRAY),
-                (&actives, Type::BOOL_ARRAY),
-                (&self.now, Type::TIMESTAMPTZ),
-            ],
+            &[&ids, &nexts, &actives, &self.now],
         )
         .await?;
         tx.commit().await?;
@@ -496,9 +483,9 @@ impl DbOperation for SetWebhookStatus {
     async fn run(self, client: &mut Client) -> Result<(), DbError> {
         let status = self.status.as_str();
         client
-            .query_typed(
+            .query(
                 "UPDATE reminder_completions SET webhook_status = $2 WHERE id = $1",
-                &[(&self.completion_id, Type::INT8), (&status, Type::TEXT)],
+                &[&self.completion_id, &status],
             )
             .await?;
         Ok(())

@@ -1,5 +1,3 @@
-use tokio_postgres::types::Type;
-
 use crate::db::{Client, DbError, DbOperation};
 
 /// `SELECT 1`: readiness checks and the actor-overhead benchmark.
@@ -12,9 +10,7 @@ impl DbOperation for Ping {
 
     async fn run(self, client: &mut Client) -> Result<i32, DbError> {
         let one: i32 = 1;
-        let row = client
-            .query_typed("SELECT $1::int4", &[(&one, Type::INT4)])
-            .await?;
+        let row = client.query("SELECT $1::int4", &[&one]).await?;
         Ok(row.first().map(|r| r.get(0)).unwrap_or_default())
     }
 }

@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use crate::db::{Client, DbError, DbOperation};
@@ -38,14 +37,10 @@ impl DbOperation for CreateUser {
 
     async fn run(self, client: &mut Client) -> Result<UserRow, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "INSERT INTO users (user_id, profile, preferences) VALUES ($1, $2, $3)
                  RETURNING user_id, profile, preferences, created_at",
-                &[
-                    (&self.user_id, Type::TEXT),
-                    (&self.profile, Type::JSONB),
-                    (&self.preferences, Type::JSONB),
-                ],
+                &[&self.user_id, &self.profile, &self.preferences],
             )
             .await?;
         rows.first().map(UserRow::from_row).ok_or(DbError::NotFound)
@@ -65,9 +60,9 @@ impl DbOperation for GetUser {
 
     async fn run(self, client: &mut Client) -> Result<Option<UserRow>, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT user_id, profile, preferences, created_at FROM users WHERE user_id = $1",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         Ok(rows.first().map(UserRow::from_row))
@@ -87,9 +82,9 @@ impl DbOperation for DeleteUser {
 
     async fn run(self, client: &mut Client) -> Result<bool, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "DELETE FROM users WHERE user_id = $1 RETURNING 1",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         Ok(!rows.is_empty())
@@ -100,13 +95,13 @@ impl DbOperation for DeleteUser {
 /// transaction, locking the user row so concurrent writes for one user
 /// serialise; `NotFound` when the user does not exist.
 pub async fn lock_user_tz(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &crate::db::Transaction<'_>,
     user_id: &str,
 ) -> Result<chrono_tz::Tz, DbError> {
     let rows = tx
-        .query_typed(
+        .query(
             "SELECT profile->>'timezone' FROM users WHERE user_id = $1 FOR UPDATE",
-            &[(&user_id, Type::TEXT)],
+            &[&user_id],
         )
         .await?;
     let row = rows.first().ok_or(DbError::NotFound)?;
@@ -131,17 +126,13 @@ impl DbOperation for SetProfileField {
 
     async fn run(self, client: &mut Client) -> Result<Option<Value>, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "UPDATE users SET
                      profile = CASE WHEN $3::jsonb IS NULL THEN profile - $2
                                     ELSE profile || jsonb_build_object($2, $3) END,
                      updated_at = now()
                  WHERE user_id = $1 RETURNING profile",
-                &[
-                    (&self.user_id, Type::TEXT),
-                    (&self.field, Type::TEXT),
-                    (&self.value, Type::JSONB),
-                ],
+                &[&self.user_id, &self.field, &self.value],
             )
             .await?;
         Ok(rows.first().map(|r| r.get(0)))
@@ -163,17 +154,13 @@ impl DbOperation for SetPreference {
 
     async fn run(self, client: &mut Client) -> Result<Option<Value>, DbError> {
         let rows = client
-            .query_typed(
+            .query(
                 "UPDATE users SET
                      preferences = CASE WHEN $3::jsonb IS NULL THEN preferences - $2
                                         ELSE preferences || jsonb_build_object($2, $3) END,
                      updated_at = now()
                  WHERE user_id = $1 RETURNING preferences",
-                &[
-                    (&self.user_id, Type::TEXT),
-                    (&self.preference, Type::TEXT),
-                    (&self.value, Type::JSONB),
-                ],
+                &[&self.user_id, &self.preference, &self.value],
             )
             .await?;
         Ok(rows.first().map(|r| r.get(0)))
@@ -196,9 +183,9 @@ impl DbOperation for ClearConversation {
         // The lock orders this after a chat turn already writing for the user.
         lock_user_tz(&tx, &self.user_id).await?;
         let deleted = tx
-            .execute_typed(
+            .execute(
                 "DELETE FROM conversation_history WHERE user_id = $1",
-                &[(&self.user_id, Type::TEXT)],
+                &[&self.user_id],
             )
             .await?;
         tx.commit().await?;
