@@ -266,22 +266,32 @@ fn spawn_probe(shared: std::sync::Weak<CacheShared>) {
             tick.tick().await;
             let Some(s) = shared.upgrade() else { return };
             let Some(pool) = s.pool.clone() else { return };
-            let ping = async {
+            let ping = || async {
                 let c = pool.get().await.ok()?.clone();
                 let mut conn = c.conn.clone();
                 match redis::cmd("PING").query_async::<String>(&mut conn).await {
-                    Ok(_) => Some(()),
+                    Ok(_) => Some(true),
                     Err(e) => {
                         c.note_error(&e);
-                        None
+                        Some(false)
                     }
                 }
             };
-            let ok = tokio::time::timeout(s.op_timeout.max(Duration::from_millis(250)), ping)
-                .await
-                .ok()
-                .flatten()
-                .is_some();
+            // After a cut every pooled connection is dead, and each fails
+            // fast once: go through them now rather than one per tick. A
+            // timeout (a stalled Redis) ends the round.
+            let mut ok = false;
+            for _ in 0..=pool.state().connections {
+                let deadline = s.op_timeout.max(Duration::from_millis(250));
+                match tokio::time::timeout(deadline, ping()).await {
+                    Ok(Some(true)) => {
+                        ok = true;
+                        break;
+                    }
+                    Ok(Some(false)) => continue,
+                    Ok(None) | Err(_) => break,
+                }
+            }
             s.connected.store(ok, Ordering::Relaxed);
             if ok {
                 s.circuit.success();
