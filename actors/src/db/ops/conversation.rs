@@ -5,6 +5,8 @@
 //! extension type's OID per connection.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::{try_join, try_join3, try_join4, try_join_all};
+use futures_util::TryFutureExt;
 use domain::gamification::XpEvent;
 use serde_json::Value;
 
@@ -79,14 +81,42 @@ impl DbOperation for LoadChatContext {
 
     async fn run(self, client: &mut Client) -> Result<ChatContext, DbError> {
         let uid = &self.user_id;
-        let user = client
-            .query(
+        let q = vector_text(&self.query_embedding);
+        // The local day needs the profile's timezone: read the days around
+        // UTC today and pick it after. No statement waits for another, so
+        // all four go out pipelined: one round trip, not four.
+        let utc_today = self.now.date_naive();
+        let (from, to) = (
+            utc_today - chrono::Duration::days(1),
+            utc_today + chrono::Duration::days(1),
+        );
+        let (user, memories, food, misc) = try_join4(
+            client.query(
                 "SELECT u.profile, u.preferences, COALESCE(s.total_xp, 0)
                    FROM users u LEFT JOIN user_stats s ON s.user_id = u.user_id
                   WHERE u.user_id = $1",
                 &[uid],
-            )
-            .await?;
+            ),
+            client.query(
+                "SELECT content, (embedding <=> $2::text::vector)::float8 AS d FROM memories
+                  WHERE user_id = $1 ORDER BY embedding <=> $2::text::vector LIMIT $3",
+                &[uid, &q, &self.memory_k],
+            ),
+            client.query(
+                "SELECT local_date, count(*), COALESCE(sum(calories), 0), COALESCE(sum(protein_g), 0),
+                        COALESCE(sum(carbs_g), 0), COALESCE(sum(fat_g), 0)
+                   FROM food_entries WHERE user_id = $1 AND local_date BETWEEN $2 AND $3
+                  GROUP BY local_date",
+                &[uid, &from, &to],
+            ),
+            client.query(
+                "SELECT (SELECT current FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
+                        (SELECT last_date FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
+                        (SELECT count(*) FROM reminders WHERE user_id = $1 AND active)",
+                &[uid],
+            ),
+        )
+        .await?;
         let Some(row) = user.first() else {
             return Ok(ChatContext::default());
         };
@@ -109,43 +139,20 @@ impl DbOperation for LoadChatContext {
         if self.history_limit > 0 {
             ctx.history = history(client, uid, self.history_limit).await?;
         }
-        let q = vector_text(&self.query_embedding);
-        ctx.memories = client
-            .query(
-                "SELECT content, (embedding <=> $2::text::vector)::float8 AS d FROM memories
-                  WHERE user_id = $1 ORDER BY embedding <=> $2::text::vector LIMIT $3",
-                &[uid, &q, &self.memory_k],
-            )
-            .await?
+        ctx.memories = memories
             .iter()
             .map(|r| MemoryHit {
                 content: r.get(0),
                 distance: r.get(1),
             })
             .collect();
-        let food = client
-            .query(
-                "SELECT count(*), COALESCE(sum(calories), 0), COALESCE(sum(protein_g), 0),
-                        COALESCE(sum(carbs_g), 0), COALESCE(sum(fat_g), 0)
-                   FROM food_entries WHERE user_id = $1 AND local_date = $2",
-                &[uid, &today],
-            )
-            .await?;
-        if let Some(f) = food.first() {
-            ctx.food_entries_today = f.get(0);
-            ctx.calories_today = f.get(1);
-            ctx.protein_today = f.get(2);
-            ctx.carbs_today = f.get(3);
-            ctx.fat_today = f.get(4);
+        if let Some(f) = food.iter().find(|f| f.get::<_, NaiveDate>(0) == today) {
+            ctx.food_entries_today = f.get(1);
+            ctx.calories_today = f.get(2);
+            ctx.protein_today = f.get(3);
+            ctx.carbs_today = f.get(4);
+            ctx.fat_today = f.get(5);
         }
-        let misc = client
-            .query(
-                "SELECT (SELECT current FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
-                        (SELECT last_date FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'),
-                        (SELECT count(*) FROM reminders WHERE user_id = $1 AND active)",
-                &[uid],
-            )
-            .await?;
         if let Some(m) = misc.first() {
             let last: Option<NaiveDate> = m.get(1);
             // A streak whose last day is before yesterday is broken.
@@ -230,47 +237,64 @@ impl DbOperation for SaveChatExchange {
 
     async fn run(self, client: &mut Client) -> Result<Option<Award>, DbError> {
         let tx = client.transaction().await?;
-        tx.query(
-            "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&self.user_id],
+        // Statements that need no answer from the one before are pipelined
+        // (sent together, run in order): PostgreSQL does the same work in
+        // fewer round trips. A failure aborts the transaction, and the
+        // first error to come back is the cause.
+        let (_, tz) = try_join(
+            tx.execute(
+                "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&self.user_id],
+            )
+            .err_into(),
+            super::users::lock_user_tz(&tx, &self.user_id),
         )
         .await?;
-        let tz = super::users::lock_user_tz(&tx, &self.user_id).await?;
         let (u, a) = (
             vector_text(&self.user_embedding),
             vector_text(&self.assistant_embedding),
         );
-        // The assistant's row is a microsecond later so the order is stable.
-        tx.query(
-            "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\")
-             VALUES ($1, 'user', $2, $3::text::vector, $5),
-                    ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond')",
-            &[
-                &self.user_id,
-                &self.user_message,
-                &u,
-                &self.assistant_message,
-                &self.at,
-                &a,
-            ],
-        )
-        .await?;
-        for m in &self.memories {
-            let e = vector_text(&m.embedding);
-            tx.query(
-                "INSERT INTO memories (user_id, kind, content, embedding)
-                 VALUES ($1, $2, $3, $4::text::vector) ON CONFLICT (user_id, content) DO NOTHING",
-                &[&self.user_id, &m.kind, &m.content, &e],
+        let memories: Vec<(String, &NewMemory)> = self
+            .memories
+            .iter()
+            .map(|m| (vector_text(&m.embedding), m))
+            .collect();
+        let (_, _, awarded) = try_join3(
+            // The assistant's row is a microsecond later so the order is stable.
+            tx.execute(
+                "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\")
+                 VALUES ($1, 'user', $2, $3::text::vector, $5),
+                        ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond')",
+                &[
+                    &self.user_id,
+                    &self.user_message,
+                    &u,
+                    &self.assistant_message,
+                    &self.at,
+                    &a,
+                ],
             )
-            .await?;
-        }
-        let awarded = award(
-            &tx,
-            &self.user_id,
-            XpEvent::ChatMessage,
-            &self.source_key,
-            self.at,
-            tz,
+            .err_into(),
+            try_join_all(memories.iter().map(|(e, m)| {
+                let (tx, uid) = (&tx, &self.user_id);
+                async move {
+                    tx.execute(
+                        "INSERT INTO memories (user_id, kind, content, embedding)
+                         VALUES ($1, $2, $3, $4::text::vector) ON CONFLICT (user_id, content) DO NOTHING",
+                        &[uid, &m.kind, &m.content, e],
+                    )
+                    .await
+                }
+            }))
+            .err_into(),
+            award(
+                &tx,
+                &self.user_id,
+                XpEvent::ChatMessage,
+                &self.source_key,
+                self.at,
+                tz,
+            ),
         )
         .await?;
         tx.commit().await?;

@@ -56,6 +56,10 @@ pub async fn award(
         XpEvent::ReminderCompleted => (0, 1, 0),
         XpEvent::ChatMessage => (0, 0, 1),
     };
+    if let Some(kind) = streak_type(event) {
+        update_streak(tx, user_id, event, kind, local_date(Utc::now(), tz)).await?;
+    }
+    // After the streak, so the best food streak read with the totals is new.
     let stats = tx
         .query(
             "INSERT INTO user_stats AS s (user_id, total_xp, food_entries, reminders_completed, chat_messages)
@@ -65,30 +69,14 @@ pub async fn award(
                  food_entries = s.food_entries + EXCLUDED.food_entries,
                  reminders_completed = s.reminders_completed + EXCLUDED.reminders_completed,
                  chat_messages = s.chat_messages + EXCLUDED.chat_messages
-             RETURNING total_xp, food_entries, reminders_completed, chat_messages",
-            &[
-                &user_id,
-                &xp,
-                &food,
-                &reminders,
-                &chats,
-            ],
+             RETURNING total_xp, food_entries, reminders_completed, chat_messages,
+                 (SELECT best FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging')",
+            &[&user_id, &xp, &food, &reminders, &chats],
         )
         .await?;
     let row = stats.first().ok_or(DbError::NotFound)?;
     let total_xp: i64 = row.get(0);
-    if let Some(kind) = streak_type(event) {
-        update_streak(tx, user_id, event, kind, local_date(Utc::now(), tz)).await?;
-    }
-    let best_food = tx
-        .query(
-            "SELECT best FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging'",
-            &[&user_id],
-        )
-        .await?
-        .first()
-        .map(|r| r.get::<_, i32>(0))
-        .unwrap_or(0);
+    let best_food = row.get::<_, Option<i32>>(4).unwrap_or(0);
     let progress = Progress {
         total_xp,
         food_entries: row.get::<_, i64>(1) as u64,
