@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
+/// The second chance a failed probe gets (interval 250 ms + deadline 500 ms
+/// + this stays under the one second in which an outage must show).
+const RETRY_TIMEOUT: Duration = Duration::from_millis(200);
+
 #[derive(Debug)]
 pub struct DbHealth {
     connected: AtomicBool,
@@ -36,7 +40,7 @@ impl DbHealth {
             return false;
         }
         let age = self.epoch.elapsed().as_millis() as u64 - self.last_ok_ms.load(Ordering::Acquire);
-        age <= (self.interval + self.timeout).as_millis() as u64 + 100
+        age <= (self.interval + self.timeout + RETRY_TIMEOUT).as_millis() as u64 + 100
     }
 
     fn mark(&self, ok: bool) {
@@ -75,7 +79,15 @@ pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
                 return;
             }
             let started = Instant::now();
-            let answer = tokio::time::timeout(health.timeout, probe(&config, &mut client)).await;
+            let mut answer =
+                tokio::time::timeout(health.timeout, probe(&config, &mut client)).await;
+            if !matches!(answer, Ok(true)) && health.connected.load(Ordering::Acquire) {
+                // One late answer on a saturated box is not an outage: ask
+                // once more on a fresh connection, within what is left of
+                // the one second an outage may take to show.
+                client = None;
+                answer = tokio::time::timeout(RETRY_TIMEOUT, probe(&config, &mut client)).await;
+            }
             let ok = matches!(answer, Ok(true));
             if !ok {
                 // Why health is about to say 503: a deadline or an error, and
