@@ -1,3 +1,5 @@
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Instant;
 
@@ -29,19 +31,17 @@ pub async fn observe(
     let Some(state) = state else { return Ok(res) };
 
     let status = res.status().as_u16();
-    let method = res.request().method().as_str().to_owned();
+    let method = res.request().method().clone();
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let ms = elapsed.as_secs_f64() * 1e3;
-    let labels = [
-        ("method", method.clone()),
-        ("route", route.clone()),
-        ("status", status.to_string()),
-    ];
-    metrics::histogram!("health_agent_request_duration_ms", &labels).record(ms);
-    metrics::counter!("health_agent_requests_total", &labels).increment(1);
+    let key = (method, route, status);
+    let (histogram, counter) = series(&key);
+    histogram.record(ms);
+    counter.increment(1);
+    let (method, route) = (key.0.as_str(), key.1.as_str());
 
     let threshold = state.shared().slow_threshold();
     let slow = elapsed >= threshold;
@@ -67,6 +67,35 @@ pub async fn observe(
     }
     state.metrics.request_completed(status, elapsed, slow);
     Ok(res)
+}
+
+type Series = (metrics::Histogram, metrics::Counter);
+type SeriesKey = (actix_web::http::Method, String, u16);
+
+thread_local! {
+    /// This worker's handles per (method, route, status): registering by
+    /// labels costs three label strings and two registry lookups a request.
+    static SERIES: RefCell<HashMap<SeriesKey, Series>> = RefCell::default();
+}
+
+fn series(key: &SeriesKey) -> Series {
+    SERIES.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(s) = m.get(key) {
+            return s.clone();
+        }
+        let labels = [
+            ("method", key.0.as_str().to_owned()),
+            ("route", key.1.clone()),
+            ("status", key.2.to_string()),
+        ];
+        let s = (
+            metrics::histogram!("health_agent_request_duration_ms", &labels),
+            metrics::counter!("health_agent_requests_total", &labels),
+        );
+        m.insert(key.clone(), s.clone());
+        s
+    })
 }
 
 /// `db.get_user queued=0.1ms served=12.3ms; llm.complete queued=...`

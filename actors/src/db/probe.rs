@@ -1,6 +1,7 @@
 //! Background probe behind `/api/health`: the route reads a flag instead of
 //! querying the database on every call, yet turns 503 within a second of an
-//! outage because a probe that does not answer in time counts as down.
+//! outage: health is the age of the last answered probe, so a database that
+//! stops answering shows however the probe task itself is doing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
-/// The second chance a failed probe gets (interval 250 ms + deadline 500 ms
-/// + this stays under the one second in which an outage must show).
-const RETRY_TIMEOUT: Duration = Duration::from_millis(200);
-
 #[derive(Debug)]
 pub struct DbHealth {
+    /// The probe connection is open (cleared on an error or a failed connect).
     connected: AtomicBool,
-    /// Milliseconds since `epoch` of the last successful probe.
+    /// Milliseconds since `epoch` of the last answered probe.
     last_ok_ms: AtomicU64,
+    /// A `SELECT 1` is out and not answered yet.
+    in_flight: AtomicBool,
+    /// What the probe loop last reported, for logging changes.
+    reported: AtomicBool,
     epoch: Instant,
     interval: Duration,
     timeout: Duration,
@@ -27,49 +29,65 @@ impl DbHealth {
         Arc::new(Self {
             connected: AtomicBool::new(false),
             last_ok_ms: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
             epoch: Instant::now(),
             interval,
             timeout,
         })
     }
 
-    /// True when the last probe answered and is recent enough: a probe task
-    /// that stalls cannot keep reporting an old success.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// True while the probe connection is open and a probe was answered
+    /// within the last interval plus deadline. A late answer still counts
+    /// when it comes: on a saturated box a slow `SELECT 1` is not an outage,
+    /// and reconnecting there (a new backend) only made it slower.
     pub fn is_connected(&self) -> bool {
         if !self.connected.load(Ordering::Acquire) {
             return false;
         }
-        let age = self.epoch.elapsed().as_millis() as u64 - self.last_ok_ms.load(Ordering::Acquire);
-        age <= (self.interval + self.timeout + RETRY_TIMEOUT).as_millis() as u64 + 100
+        let age = self.now_ms() - self.last_ok_ms.load(Ordering::Acquire);
+        age <= (self.interval + self.timeout).as_millis() as u64 + 100
     }
 
-    fn mark(&self, ok: bool) {
+    fn answered(&self, ok: bool) {
         if ok {
-            self.last_ok_ms
-                .store(self.epoch.elapsed().as_millis() as u64, Ordering::Release);
+            self.last_ok_ms.store(self.now_ms(), Ordering::Release);
+        } else {
+            self.connected.store(false, Ordering::Release);
         }
-        let was = self.connected.swap(ok, Ordering::AcqRel);
-        if was != ok {
-            if ok {
+    }
+
+    /// Logs and exports a change of state.
+    fn report(&self) {
+        let up = self.is_connected();
+        if self.reported.swap(up, Ordering::AcqRel) != up {
+            if up {
                 tracing::info!("database reachable");
             } else {
-                tracing::warn!("database unreachable");
+                tracing::warn!(
+                    last_answer_ms_ago = self.now_ms() - self.last_ok_ms.load(Ordering::Acquire),
+                    connection_open = self.connected.load(Ordering::Acquire),
+                    "database unreachable"
+                );
             }
         }
-        metrics::gauge!("health_agent_db_up").set(if ok { 1.0 } else { 0.0 });
+        metrics::gauge!("health_agent_db_up").set(if up { 1.0 } else { 0.0 });
     }
 }
 
 /// Probes on a dedicated connection, so a saturated pool is not mistaken for
 /// an outage and an outage is seen even when the pool is idle. It runs on a
-/// thread of its own: on a shared arbiter, a busy actor draining its mailbox
-/// delayed the probe's timer and socket past its deadline under load, and
-/// health flapped to 503 while PostgreSQL answered everyone else. Stops
+/// thread of its own so no busy actor delays it. One `SELECT 1` is out at a
+/// time; the connection is replaced only when it fails or closes. Stops
 /// when the `DbShared` that owns `health` is gone.
 pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
     let thread = actix::Arbiter::new();
     thread.spawn(async move {
-        let mut client: Option<Client> = None;
+        let mut client: Option<Arc<Client>> = None;
         let mut tick = tokio::time::interval(health.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -78,49 +96,34 @@ pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
                 actix::Arbiter::current().stop();
                 return;
             }
-            let started = Instant::now();
-            let mut answer =
-                tokio::time::timeout(health.timeout, probe(&config, &mut client)).await;
-            if !matches!(answer, Ok(true)) && health.connected.load(Ordering::Acquire) {
-                // One late answer on a saturated box is not an outage: ask
-                // once more on a fresh connection, within what is left of
-                // the one second an outage may take to show.
-                client = None;
-                answer = tokio::time::timeout(RETRY_TIMEOUT, probe(&config, &mut client)).await;
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                health.in_flight.store(false, Ordering::Release);
+                client = match tokio::time::timeout(health.timeout, config.connect(NoTls)).await {
+                    Ok(Ok((c, conn))) => {
+                        actix::spawn(async move {
+                            let _ = conn.await;
+                        });
+                        health.connected.store(true, Ordering::Release);
+                        Some(Arc::new(c))
+                    }
+                    _ => {
+                        health.answered(false);
+                        health.report();
+                        continue;
+                    }
+                };
             }
-            let ok = matches!(answer, Ok(true));
-            if !ok {
-                // Why health is about to say 503: a deadline or an error, and
-                // whether it was a fresh connection.
-                tracing::warn!(
-                    timed_out = answer.is_err(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    reconnecting = client.is_none(),
-                    "database probe failed"
-                );
+            if let Some(c) = &client {
+                if !health.in_flight.swap(true, Ordering::AcqRel) {
+                    let (c, h) = (Arc::clone(c), Arc::clone(&health));
+                    actix::spawn(async move {
+                        let ok = c.simple_query("SELECT 1").await.is_ok();
+                        h.in_flight.store(false, Ordering::Release);
+                        h.answered(ok);
+                    });
+                }
             }
-            if !ok {
-                client = None;
-            }
-            health.mark(ok);
+            health.report();
         }
     });
-}
-
-async fn probe(config: &tokio_postgres::Config, client: &mut Option<Client>) -> bool {
-    if client.as_ref().is_none_or(|c| c.is_closed()) {
-        match config.connect(NoTls).await {
-            Ok((c, conn)) => {
-                actix::spawn(async move {
-                    let _ = conn.await;
-                });
-                *client = Some(c);
-            }
-            Err(_) => return false,
-        }
-    }
-    match client {
-        Some(c) => c.simple_query("SELECT 1").await.is_ok(),
-        None => false,
-    }
 }
