@@ -181,32 +181,22 @@ async fn refresh(state: &AppState, user_id: &str, changed: Vec<Changed>) {
                 keys::PROFILE_TTL,
                 load_user,
             ),
-            Changed::History(known) => {
-                let r = refill(
-                    state,
-                    user_id,
-                    keys::history(user_id),
-                    keys::HISTORY_TTL,
-                    load_history,
-                );
-                match known {
-                    Some(window) => r.known(&window),
-                    None => r,
-                }
-            }
-            Changed::Xp(known) => {
-                let r = refill(
-                    state,
-                    user_id,
-                    keys::xp(user_id),
-                    keys::GAMIFICATION_TTL,
-                    load_xp,
-                );
-                match known {
-                    Some(total) => r.known(&total),
-                    None => r,
-                }
-            }
+            Changed::History(known) => refill(
+                state,
+                user_id,
+                keys::history(user_id),
+                keys::HISTORY_TTL,
+                load_history,
+            )
+            .known(known.as_ref()),
+            Changed::Xp(known) => refill(
+                state,
+                user_id,
+                keys::xp(user_id),
+                keys::GAMIFICATION_TTL,
+                load_xp,
+            )
+            .known(known.as_ref()),
             Changed::Streaks => refill(
                 state,
                 user_id,

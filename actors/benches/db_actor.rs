@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use actors::db::ops::Ping;
 use actors::db::{DbConfig, DbHandle, DbShared};
-use tokio_postgres::types::Type;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -57,11 +56,10 @@ async fn round(
                     while !stop.load(Ordering::Relaxed) {
                         let ok = match path {
                             Path::Actor => handle.run(Ping).await.is_ok(),
+                            // The statement Ping runs, prepared once per
+                            // connection on both sides.
                             Path::Direct => match shared.primary_pool().get().await {
-                                Ok(c) => c
-                                    .query_typed("SELECT $1::int4", &[(&one, Type::INT4)])
-                                    .await
-                                    .is_ok(),
+                                Ok(c) => c.query("SELECT $1::int4", &[&one]).await.is_ok(),
                                 Err(_) => false,
                             },
                         };

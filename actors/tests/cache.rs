@@ -219,7 +219,7 @@ async fn a_fill_that_read_the_old_row_does_not_replace_a_refreshed_value() {
     let write = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
         a.refresh(vec![
-            Refill::new("k".into(), ttl, reload(&row)).known(&"new")
+            Refill::new("k".into(), ttl, reload(&row)).known(Some(&"new"))
         ])
         .await;
     };
@@ -253,7 +253,7 @@ async fn a_refreshed_value_a_racing_writer_replaced_is_reloaded_from_the_databas
     // a computed its value from a window that missed the other write.
     let row = truth("both writes");
     a.refresh(vec![
-        Refill::new("k".into(), ttl, reload(&row)).known(&"only a's write")
+        Refill::new("k".into(), ttl, reload(&row)).known(Some(&"only a's write"))
     ])
     .await;
     let full = a.shared().key("k");

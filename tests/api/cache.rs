@@ -26,6 +26,18 @@ async fn json_of(app: &TestApp, path: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// The user's current food-logging streak, as `GET streaks` reports it.
+async fn food_streak(app: &TestApp, user: &str) -> Value {
+    let streaks = json_of(app, &format!("/api/v1/users/{user}/streaks")).await;
+    let food = streaks["streaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "food_logging")
+        .cloned();
+    food.unwrap_or_else(|| panic!("no food streak: {streaks}"))["current"].clone()
+}
+
 fn redis_host_port() -> String {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL");
     let rest = url.split_once("://").unwrap().1;
@@ -75,14 +87,7 @@ async fn writes_store_what_they_changed_so_the_next_reads_hit() {
     assert_eq!(day["entries"].as_array().unwrap().len(), 1, "{day}");
     let xp = json_of(&app, "/api/v1/users/wes/xp").await;
     assert!(xp["xp"].as_i64().unwrap() > 0, "{xp}");
-    let streaks = json_of(&app, "/api/v1/users/wes/streaks").await;
-    let food_streak = streaks["streaks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["type"] == "food_logging")
-        .cloned();
-    assert_eq!(food_streak.unwrap()["current"], 1, "{streaks}");
+    assert_eq!(food_streak(&app, "wes").await, 1);
     patch(
         &app,
         "/api/v1/users/wes/profile",
@@ -139,14 +144,7 @@ async fn every_write_path_invalidates_what_it_changes() {
         1
     );
     assert_eq!(json_of(&app, "/api/v1/users/bo/xp").await["xp"], 10);
-    let streaks = json_of(&app, "/api/v1/users/bo/streaks").await;
-    let food_streak = streaks["streaks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["type"] == "food_logging")
-        .cloned();
-    assert_eq!(food_streak.unwrap()["current"], 1, "{streaks}");
+    assert_eq!(food_streak(&app, "bo").await, 1);
 
     let res = app
         .post_json(

@@ -38,6 +38,24 @@ impl Statements {
             .insert(sql, s.clone());
         Ok(s)
     }
+
+    async fn query(
+        &self,
+        c: &impl GenericClient,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, Error> {
+        c.query(&self.get(c, sql).await?, params).await
+    }
+
+    async fn execute(
+        &self,
+        c: &impl GenericClient,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, Error> {
+        c.execute(&self.get(c, sql).await?, params).await
+    }
 }
 
 /// A connection: `query`/`execute` take SQL known at compile time and run
@@ -50,13 +68,11 @@ pub struct Client {
 
 impl Client {
     pub async fn query(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, Error> {
-        let s = self.statements.get(&self.inner, sql).await?;
-        self.inner.query(&s, params).await
+        self.statements.query(&self.inner, sql, params).await
     }
 
     pub async fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64, Error> {
-        let s = self.statements.get(&self.inner, sql).await?;
-        self.inner.execute(&s, params).await
+        self.statements.execute(&self.inner, sql, params).await
     }
 
     pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
@@ -99,13 +115,11 @@ pub struct Transaction<'a> {
 
 impl Transaction<'_> {
     pub async fn query(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, Error> {
-        let s = self.statements.get(&self.inner, sql).await?;
-        self.inner.query(&s, params).await
+        self.statements.query(&self.inner, sql, params).await
     }
 
     pub async fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64, Error> {
-        let s = self.statements.get(&self.inner, sql).await?;
-        self.inner.execute(&s, params).await
+        self.statements.execute(&self.inner, sql, params).await
     }
 
     pub async fn commit(self) -> Result<(), Error> {

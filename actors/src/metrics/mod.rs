@@ -171,7 +171,9 @@ impl MetricsHandle {
         self.requests.record(status, duration, slow);
     }
 
+    /// `None` when the actor's gate is full or it is restarting.
     pub async fn summary(&self) -> Option<RequestSummary> {
+        let _ticket = self.gate.admit().ok()?;
         self.addr.send(GetRequestSummary).await.ok()
     }
 

@@ -5,9 +5,9 @@
 //! extension type's OID per connection.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::gamification::XpEvent;
 use futures_util::future::{try_join, try_join3, try_join4, try_join_all};
 use futures_util::TryFutureExt;
-use domain::gamification::XpEvent;
 use serde_json::Value;
 
 use crate::db::ops::gamification::{award, Award};
