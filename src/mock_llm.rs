@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -284,7 +284,34 @@ async fn embeddings(
     answer(&state, Wire::Embeddings, &req, &body).await
 }
 
+/// Answers `latency` after `arrived`, to the tenth of a millisecond. tokio's
+/// timer rounds a deadline up to its next 1 ms tick (and a zero sleep waits
+/// for one), which added ~1 ms to every answer and so to the chat overhead
+/// the benchmarks measure as "end-to-end minus the mock's latency". The
+/// timer covers all but the last 2 ms; a blocking-pool thread sleeps the rest.
+async fn wait_precisely(arrived: std::time::Instant, latency: Duration) {
+    let deadline = arrived + latency;
+    let coarse = deadline.checked_sub(Duration::from_millis(2));
+    if let Some(t) = coarse.filter(|t| *t > std::time::Instant::now()) {
+        tokio::time::sleep_until(t.into()).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if rest.is_zero() {
+        return;
+    }
+    // A burst of thousands of answers at once would queue on the blocking
+    // pool: past a few precise sleeps at a time, the timer does it.
+    static PRECISE: AtomicUsize = AtomicUsize::new(0);
+    if PRECISE.fetch_add(1, Ordering::AcqRel) < 8 {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    } else {
+        tokio::time::sleep(rest).await;
+    }
+    PRECISE.fetch_sub(1, Ordering::AcqRel);
+}
+
 async fn answer(state: &MockState, wire: Wire, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+    let arrived = std::time::Instant::now();
     let endpoint = wire.path();
     if !state.authorised(req) {
         state.count(endpoint, "unauthorized");
@@ -311,7 +338,7 @@ async fn answer(state: &MockState, wire: Wire, req: &HttpRequest, body: &[u8]) -
     };
     let (outcome, latency) = state.draw();
     state.count(endpoint, outcome.name());
-    tokio::time::sleep(latency).await;
+    wait_precisely(arrived, latency).await;
     match outcome {
         Outcome::Error => wire.error(500, "api_error", "mock: internal server error"),
         Outcome::RateLimited => {
