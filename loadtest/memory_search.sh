@@ -24,13 +24,14 @@ psql -c 'DROP DATABASE IF EXISTS ha_memsearch' -c 'CREATE DATABASE ha_memsearch'
 DATABASE_URL=$url cargo run --quiet --release --bin health-agent -- migrate up >/dev/null
 start=$(date +%s)
 # One statement per user batch keeps memory flat; vectors are random unit-ish.
-psql -d ha_memsearch -c "
-  INSERT INTO users (user_id) SELECT 'm' || u FROM generate_series(1, $users) u;
-  INSERT INTO memories (user_id, kind, content, embedding)
-  SELECT 'm' || u, 'fact', 'fact ' || u || '-' || i,
-         (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, 384) d WHERE i > 0)::vector
-    FROM generate_series(1, $users) u, generate_series(1, $per) i;
-  VACUUM ANALYZE memories;" >/dev/null
+# Separate -c's: VACUUM cannot run in the one transaction a multi-statement -c is.
+psql -d ha_memsearch \
+  -c "INSERT INTO users (user_id) SELECT 'm' || u FROM generate_series(1, $users) u" \
+  -c "INSERT INTO memories (user_id, kind, content, embedding)
+      SELECT 'm' || u, 'fact', 'fact ' || u || '-' || i,
+             (SELECT array_agg(random()::real - 0.5) FROM generate_series(1, 384) d WHERE i > 0)::vector
+        FROM generate_series(1, $users) u, generate_series(1, $per) i" \
+  -c "VACUUM ANALYZE memories" >/dev/null
 echo "loaded $((users * per)) rows in $(( $(date +%s) - start )) s; table $(psql -d ha_memsearch -Atc "SELECT pg_size_pretty(pg_total_relation_size('memories'))")"
 
 # The chat's query, for a random user and a random query vector.
