@@ -1,19 +1,20 @@
-//! Reads that go through the cache, and the invalidations every write path
-//! calls after its transaction committed. Keys and TTLs: `cache_keys`.
+//! Reads that go through the cache, and what every write path calls after
+//! its transaction committed: write-through (`refresh_*`), or invalidation
+//! for deletes. Both use one loader per entry. Keys and TTLs: `cache_keys`.
 
+use std::future::Future;
+
+use actors::cache::Refill;
 use actors::db::ops::conversation::{GetHistory, HistoryTurn};
 use actors::db::ops::{GetFoodDay, GetStreaks, GetUser, GetXp, StreakRow};
 use actors::db::{DbError, DbHandle};
-use std::future::Future;
-use std::time::Duration;
-
-use actors::cache::Refill;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache_keys as keys;
+use crate::cache_keys::{self as keys, Key};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::FoodDayResponse;
 use crate::state::AppState;
@@ -39,11 +40,7 @@ impl CachedUser {
 /// The user, or 404. Deleting a user invalidates this entry, so every read
 /// that starts here stops seeing a deleted user at once.
 pub async fn user(state: &AppState, user_id: &str) -> ApiResult<CachedUser> {
-    state
-        .cache
-        .get_or_load(&keys::user(user_id), keys::PROFILE_TTL, || {
-            load_user(state.db.clone(), user_id.to_owned())
-        })
+    cached(state, user_id, keys::user(user_id), load_user)
         .await
         .map_err(ApiError::for_user)
 }
@@ -61,11 +58,7 @@ async fn load_user(db: DbHandle, user_id: String) -> Result<CachedUser, DbError>
 }
 
 pub async fn total_xp(state: &AppState, user_id: &str) -> ApiResult<i64> {
-    state
-        .cache
-        .get_or_load(&keys::xp(user_id), keys::GAMIFICATION_TTL, || {
-            load_xp(state.db.clone(), user_id.to_owned())
-        })
+    cached(state, user_id, keys::xp(user_id), load_xp)
         .await
         .map_err(ApiError::for_user)
 }
@@ -76,11 +69,7 @@ async fn load_xp(db: DbHandle, user_id: String) -> Result<i64, DbError> {
 
 /// Stored streak rows and the timezone their days are counted in.
 pub async fn streaks(state: &AppState, user_id: &str) -> ApiResult<(Tz, Vec<StreakRow>)> {
-    let (tz, rows) = state
-        .cache
-        .get_or_load(&keys::streaks(user_id), keys::GAMIFICATION_TTL, || {
-            load_streaks(state.db.clone(), user_id.to_owned())
-        })
+    let (tz, rows) = cached(state, user_id, keys::streaks(user_id), load_streaks)
         .await
         .map_err(ApiError::for_user)?;
     Ok((
@@ -100,15 +89,14 @@ pub async fn food_day(
     user_id: &str,
     date: NaiveDate,
 ) -> ApiResult<FoodDayResponse> {
-    state
-        .cache
-        .get_or_load(
-            &keys::food_day(user_id, &date.to_string()),
-            keys::FOOD_DAY_TTL,
-            || load_food_day(state.db.clone(), user_id.to_owned(), date),
-        )
-        .await
-        .map_err(ApiError::for_user)
+    cached(
+        state,
+        user_id,
+        keys::food_day(user_id, &date.to_string()),
+        move |db, u| load_food_day(db, u, date),
+    )
+    .await
+    .map_err(ApiError::for_user)
 }
 
 async fn load_food_day(
@@ -128,12 +116,7 @@ async fn load_food_day(
 /// The newest `keys::HISTORY_WINDOW` messages, oldest first (empty for a
 /// new user).
 pub async fn history(state: &AppState, user_id: &str) -> ApiResult<Vec<HistoryTurn>> {
-    Ok(state
-        .cache
-        .get_or_load(&keys::history(user_id), keys::HISTORY_TTL, || {
-            load_history(state.db.clone(), user_id.to_owned())
-        })
-        .await?)
+    Ok(cached(state, user_id, keys::history(user_id), load_history).await?)
 }
 
 async fn load_history(db: DbHandle, user_id: String) -> Result<Vec<HistoryTurn>, DbError> {
@@ -144,12 +127,29 @@ async fn load_history(db: DbHandle, user_id: String) -> Result<Vec<HistoryTurn>,
     .await
 }
 
+/// A read of `key` through the cache; on a miss, `load(db, user_id)`.
+async fn cached<T, Fut>(
+    state: &AppState,
+    user_id: &str,
+    key: Key,
+    load: impl Fn(DbHandle, String) -> Fut,
+) -> Result<T, DbError>
+where
+    T: Serialize + DeserializeOwned,
+    Fut: Future<Output = Result<T, DbError>>,
+{
+    let db = &state.db;
+    state
+        .cache
+        .get_or_load(&key.name, key.ttl, || load(db.clone(), user_id.to_owned()))
+        .await
+}
+
 /// A `Refill` of `key` by `load(db, user_id)`.
 fn refill<T, Fut>(
     state: &AppState,
     user_id: &str,
-    key: String,
-    ttl: Duration,
+    key: Key,
     load: impl Fn(DbHandle, String) -> Fut + 'static,
 ) -> Refill
 where
@@ -157,7 +157,7 @@ where
     Fut: Future<Output = Result<T, DbError>> + 'static,
 {
     let (db, user_id) = (state.db.clone(), user_id.to_owned());
-    Refill::new(key, ttl, move || load(db.clone(), user_id.clone()))
+    Refill::new(key.name, key.ttl, move || load(db.clone(), user_id.clone()))
 }
 
 /// What a write changed, to be written through to the cache; a value the
@@ -174,41 +174,18 @@ async fn refresh(state: &AppState, user_id: &str, changed: Vec<Changed>) {
     let refills = changed
         .into_iter()
         .map(|c| match c {
-            Changed::User => refill(
-                state,
-                user_id,
-                keys::user(user_id),
-                keys::PROFILE_TTL,
-                load_user,
-            ),
-            Changed::History(known) => refill(
-                state,
-                user_id,
-                keys::history(user_id),
-                keys::HISTORY_TTL,
-                load_history,
-            )
-            .known(known.as_ref()),
-            Changed::Xp(known) => refill(
-                state,
-                user_id,
-                keys::xp(user_id),
-                keys::GAMIFICATION_TTL,
-                load_xp,
-            )
-            .known(known.as_ref()),
-            Changed::Streaks => refill(
-                state,
-                user_id,
-                keys::streaks(user_id),
-                keys::GAMIFICATION_TTL,
-                load_streaks,
-            ),
+            Changed::User => refill(state, user_id, keys::user(user_id), load_user),
+            Changed::History(known) => {
+                refill(state, user_id, keys::history(user_id), load_history).known(known.as_ref())
+            }
+            Changed::Xp(known) => {
+                refill(state, user_id, keys::xp(user_id), load_xp).known(known.as_ref())
+            }
+            Changed::Streaks => refill(state, user_id, keys::streaks(user_id), load_streaks),
             Changed::FoodDay(date) => refill(
                 state,
                 user_id,
                 keys::food_day(user_id, &date.to_string()),
-                keys::FOOD_DAY_TTL,
                 move |db, u| load_food_day(db, u, date),
             ),
         })

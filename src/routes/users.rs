@@ -367,7 +367,7 @@ pub async fn clear_conversation(
         .map_err(ApiError::for_user)?;
     state
         .cache
-        .invalidate(&[cache_keys::history(&user_id)])
+        .invalidate(&[cache_keys::history(&user_id).name])
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
