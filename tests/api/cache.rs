@@ -12,14 +12,6 @@ async fn metrics(app: &TestApp) -> Value {
     app.get("/api/v1/metrics").await.json().await.unwrap()
 }
 
-async fn patch(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.request(Method::PATCH, path)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn json_of(app: &TestApp, path: &str) -> Value {
     let res = app.get(path).await;
     assert_eq!(res.status(), 200, "{path}");
@@ -88,10 +80,9 @@ async fn writes_store_what_they_changed_so_the_next_reads_hit() {
     let xp = json_of(&app, "/api/v1/users/wes/xp").await;
     assert!(xp["xp"].as_i64().unwrap() > 0, "{xp}");
     assert_eq!(food_streak(&app, "wes").await, 1);
-    patch(
-        &app,
+    app.patch_json(
         "/api/v1/users/wes/profile",
-        json!({"field": "age", "value": 52}),
+        &json!({"field": "age", "value": 52}),
     )
     .await;
     assert_eq!(json_of(&app, "/api/v1/users/wes/profile").await["age"], 52);
@@ -109,10 +100,9 @@ async fn every_write_path_invalidates_what_it_changes() {
         json_of(&app, &format!("/api/v1/users/bo/{path}")).await;
     }
 
-    patch(
-        &app,
+    app.patch_json(
         "/api/v1/users/bo/profile",
-        json!({"field": "age", "value": 41}),
+        &json!({"field": "age", "value": 41}),
     )
     .await;
     assert_eq!(json_of(&app, "/api/v1/users/bo/profile").await["age"], 41);
@@ -121,10 +111,9 @@ async fn every_write_path_invalidates_what_it_changes() {
         41
     );
 
-    patch(
-        &app,
+    app.patch_json(
         "/api/v1/users/bo/preferences",
-        json!({"preference": "tone", "value": "direct"}),
+        &json!({"preference": "tone", "value": "direct"}),
     )
     .await;
     assert_eq!(
@@ -195,10 +184,9 @@ async fn an_update_through_one_instance_is_read_through_another() {
         .is_none());
     json_of(&b, "/api/v1/users/cy/profile").await;
 
-    patch(
-        &a,
+    a.patch_json(
         "/api/v1/users/cy/profile",
-        json!({"field": "age", "value": 30}),
+        &json!({"field": "age", "value": 30}),
     )
     .await;
 
@@ -303,12 +291,12 @@ async fn a_profile_updated_while_redis_was_frozen_is_fresh_after_it_thaws() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     proxy.freeze(true);
-    let res = patch(
-        &app,
-        "/api/v1/users/dee/profile",
-        json!({"field": "age", "value": 52}),
-    )
-    .await;
+    let res = app
+        .patch_json(
+            "/api/v1/users/dee/profile",
+            &json!({"field": "age", "value": 52}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     proxy.freeze(false);
 

@@ -36,14 +36,11 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 
 async fn set_timezone(app: &TestApp, user: &str, tz: &str) {
     let res = app
-        .request(
-            reqwest::Method::PATCH,
+        .patch_json(
             &format!("/api/v1/users/{user}/profile"),
+            &json!({"field": "timezone", "value": tz}),
         )
-        .json(&json!({"field": "timezone", "value": tz}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 200, "{tz}");
 }
 

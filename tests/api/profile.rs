@@ -1,19 +1,9 @@
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, TestApp};
 
-async fn patch(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    app.request(Method::PATCH, path)
-        .json(body)
-        .send()
-        .await
-        .expect("PATCH")
-}
-
 async fn patch_profile(app: &TestApp, field: &str, value: Value) -> reqwest::Response {
-    patch(
-        app,
+    app.patch_json(
         "/api/v1/users/alice/profile",
         &json!({"field": field, "value": value}),
     )
@@ -191,23 +181,22 @@ async fn bad_patch_bodies_name_the_field() {
     for name in ["Age", "", "eye-colour", &"a".repeat(65)] {
         assert_names(patch_profile(&app, name, json!("x")).await, "field", "").await;
     }
-    let missing_value = patch(
-        &app,
-        "/api/v1/users/alice/profile",
-        &json!({"field": "age"}),
-    )
-    .await;
+    let missing_value = app
+        .patch_json("/api/v1/users/alice/profile", &json!({"field": "age"}))
+        .await;
     let body = assert_error(missing_value, 400).await;
     assert!(body["detail"].as_str().unwrap().contains("value"), "{body}");
-    let missing_field = patch(&app, "/api/v1/users/alice/profile", &json!({"value": 3})).await;
+    let missing_field = app
+        .patch_json("/api/v1/users/alice/profile", &json!({"value": 3}))
+        .await;
     let body = assert_error(missing_field, 400).await;
     assert!(body["detail"].as_str().unwrap().contains("field"), "{body}");
-    let extra = patch(
-        &app,
-        "/api/v1/users/alice/profile",
-        &json!({"field": "age", "value": 3, "other": 1}),
-    )
-    .await;
+    let extra = app
+        .patch_json(
+            "/api/v1/users/alice/profile",
+            &json!({"field": "age", "value": 3, "other": 1}),
+        )
+        .await;
     assert_error(extra, 400).await;
     assert_eq!(stored_profile(&app, "alice").await, json!({}));
 }
@@ -265,29 +254,27 @@ async fn preferences_default_patch_and_refuse_bad_values() {
         json!({"tone": "friendly", "brevity": "medium"})
     );
 
-    let res = patch(
-        &app,
-        prefs,
-        &json!({"preference": "tone", "value": "Direct"}),
-    )
-    .await;
+    let res = app
+        .patch_json(prefs, &json!({"preference": "tone", "value": "Direct"}))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
         json!({"tone": "direct", "brevity": "medium"})
     );
     for b in ["short", "medium", "long"] {
-        let res = patch(&app, prefs, &json!({"preference": "brevity", "value": b})).await;
+        let res = app
+            .patch_json(prefs, &json!({"preference": "brevity", "value": b}))
+            .await;
         assert_eq!(res.json::<Value>().await.unwrap()["brevity"], b);
     }
-    let res = patch(
-        &app,
-        prefs,
-        &json!({"preference": "language", "value": "de"}),
-    )
-    .await;
+    let res = app
+        .patch_json(prefs, &json!({"preference": "language", "value": "de"}))
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["language"], "de");
-    let res = patch(&app, prefs, &json!({"preference": "emoji", "value": false})).await;
+    let res = app
+        .patch_json(prefs, &json!({"preference": "emoji", "value": false}))
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["emoji"], "false");
 
     for (name, value) in [
@@ -296,19 +283,20 @@ async fn preferences_default_patch_and_refuse_bad_values() {
         ("brevity", json!("epic")),
         ("language", json!({"a": 1})),
     ] {
-        let res = patch(&app, prefs, &json!({"preference": name, "value": value})).await;
+        let res = app
+            .patch_json(prefs, &json!({"preference": name, "value": value}))
+            .await;
         assert_names(res, "value", name).await;
     }
-    let res = patch(
-        &app,
-        prefs,
-        &json!({"preference": "Tone!", "value": "direct"}),
-    )
-    .await;
+    let res = app
+        .patch_json(prefs, &json!({"preference": "Tone!", "value": "direct"}))
+        .await;
     assert_names(res, "preference", "").await;
 
     // Null restores the default.
-    let res = patch(&app, prefs, &json!({"preference": "tone", "value": null})).await;
+    let res = app
+        .patch_json(prefs, &json!({"preference": "tone", "value": null}))
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["tone"], "friendly");
     let stored: Value = app
         .db()
@@ -332,8 +320,7 @@ async fn clearing_the_conversation_keeps_profile_preferences_and_memories() {
     app.create_user("alice").await;
     app.create_user("bob").await;
     patch_profile(&app, "age", json!(30)).await;
-    patch(
-        &app,
+    app.patch_json(
         "/api/v1/users/alice/preferences",
         &json!({"preference": "tone", "value": "direct"}),
     )
@@ -392,8 +379,7 @@ async fn unknown_users_are_404_and_bad_ids_400() {
     assert_error(app.get("/api/v1/users/ghost/profile").await, 404).await;
     assert_error(app.get("/api/v1/users/ghost/preferences").await, 404).await;
     assert_error(
-        patch(
-            &app,
+        app.patch_json(
             "/api/v1/users/ghost/profile",
             &json!({"field": "age", "value": 30}),
         )
@@ -402,8 +388,7 @@ async fn unknown_users_are_404_and_bad_ids_400() {
     )
     .await;
     assert_error(
-        patch(
-            &app,
+        app.patch_json(
             "/api/v1/users/ghost/preferences",
             &json!({"preference": "tone", "value": "direct"}),
         )
