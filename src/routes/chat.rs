@@ -301,8 +301,6 @@ pub async fn chat(
         .db
         .run(LoadChatContext {
             user_id: user_id.clone(),
-            // The window comes from the cache below (or the client).
-            history_limit: 0,
             query_embedding: query_embedding.clone(),
             memory_k: MEMORY_K,
             now,

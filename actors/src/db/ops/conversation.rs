@@ -47,8 +47,6 @@ pub struct ChatContext {
     pub profile: Value,
     pub preferences: Value,
     pub timezone: String,
-    /// Oldest first.
-    pub history: Vec<HistoryTurn>,
     pub memories: Vec<MemoryHit>,
     pub food_entries_today: i64,
     pub calories_today: f64,
@@ -61,14 +59,13 @@ pub struct ChatContext {
     pub total_xp: i64,
 }
 
-/// Loads the chat context: profile, the last `history_limit` messages, the
+/// Loads the chat context (the window comes from the cache): profile, the
 /// user's exact top-`memory_k` memories nearest to `query_embedding`
 /// (B-tree on user_id, then exact distance: never another user's rows),
 /// today's food totals in the user's timezone, streak, reminders and XP.
 #[derive(Debug, Clone)]
 pub struct LoadChatContext {
     pub user_id: String,
-    pub history_limit: i64,
     pub query_embedding: Vec<f32>,
     pub memory_k: i64,
     pub now: DateTime<Utc>,
@@ -136,9 +133,6 @@ impl DbOperation for LoadChatContext {
             timezone: tz_name,
             ..Default::default()
         };
-        if self.history_limit > 0 {
-            ctx.history = history(client, uid, self.history_limit).await?;
-        }
         ctx.memories = memories
             .iter()
             .map(|r| MemoryHit {
