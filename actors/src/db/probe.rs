@@ -49,16 +49,17 @@ impl DbHealth {
         if !self.connected.load(Ordering::Acquire) {
             return false;
         }
-        let age = self.now_ms() - self.last_ok_ms.load(Ordering::Acquire);
+        let age = self
+            .now_ms()
+            .saturating_sub(self.last_ok_ms.load(Ordering::Acquire));
         age <= (self.interval + self.timeout).as_millis() as u64 + 100
     }
 
     fn answered(&self, ok: bool) {
         if ok {
             self.last_ok_ms.store(self.now_ms(), Ordering::Release);
-        } else {
-            self.connected.store(false, Ordering::Release);
         }
+        self.connected.store(ok, Ordering::Release);
     }
 
     /// Logs and exports a change of state.
@@ -69,7 +70,9 @@ impl DbHealth {
                 tracing::info!("database reachable");
             } else {
                 tracing::warn!(
-                    last_answer_ms_ago = self.now_ms() - self.last_ok_ms.load(Ordering::Acquire),
+                    last_answer_ms_ago = self
+                        .now_ms()
+                        .saturating_sub(self.last_ok_ms.load(Ordering::Acquire)),
                     connection_open = self.connected.load(Ordering::Acquire),
                     "database unreachable"
                 );
