@@ -6,10 +6,20 @@
 //! connection prepares a statement the first time it runs it and reuses it
 //! after; the statements are named per connection, so behind PgBouncer this
 //! needs session pooling or PgBouncer ≥ 1.21 (`max_prepared_statements`).
+//!
+//! Pipelined statements must still run in the order they are written. A
+//! statement that has to be prepared first would otherwise be overtaken by
+//! a later one this connection already knows (seen: a `SELECT … FOR UPDATE`
+//! of a user ran before the `INSERT` of that user sent ahead of it). So a
+//! statement holds the connection's send turn from its lookup until its
+//! execution is on the wire: FIFO, in the order the futures were first polled.
 
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::ops::{Deref, DerefMut};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
 use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::types::ToSql;
@@ -18,12 +28,32 @@ use tokio_postgres::{Error, GenericClient, NoTls, Row, Statement};
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 #[derive(Debug, Default)]
-struct Statements(Mutex<HashMap<&'static str, Statement>>);
+struct Statements {
+    prepared: Mutex<HashMap<&'static str, Statement>>,
+    /// Held while a statement is looked up (and maybe prepared) and sent.
+    send_turn: tokio::sync::Mutex<()>,
+}
+
+/// Awaits `fut`, releasing `turn` once its first poll has returned.
+/// tokio-postgres writes a request to the connection on that first poll, so
+/// the next statement in line goes out after it, and the two still overlap
+/// on the wire (the pipelining the caller asked for).
+async fn sent_then_release<T>(
+    turn: tokio::sync::MutexGuard<'_, ()>,
+    fut: impl Future<Output = T>,
+) -> T {
+    let mut fut = pin!(fut);
+    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return out;
+    }
+    drop(turn);
+    fut.await
+}
 
 impl Statements {
     async fn get(&self, c: &impl GenericClient, sql: &'static str) -> Result<Statement, Error> {
         let cached = self
-            .0
+            .prepared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(sql)
@@ -32,7 +62,7 @@ impl Statements {
             return Ok(s);
         }
         let s = c.prepare(sql).await?;
-        self.0
+        self.prepared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sql, s.clone());
@@ -45,7 +75,9 @@ impl Statements {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<Vec<Row>, Error> {
-        c.query(&self.get(c, sql).await?, params).await
+        let turn = self.send_turn.lock().await;
+        let statement = self.get(c, sql).await?;
+        sent_then_release(turn, c.query(&statement, params)).await
     }
 
     async fn execute(
@@ -54,7 +86,9 @@ impl Statements {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<u64, Error> {
-        c.execute(&self.get(c, sql).await?, params).await
+        let turn = self.send_turn.lock().await;
+        let statement = self.get(c, sql).await?;
+        sent_then_release(turn, c.execute(&statement, params)).await
     }
 }
 
