@@ -2,6 +2,7 @@
 //! actors live in the `actors` crate; see ARCHITECTURE.md.
 
 pub mod cache_keys;
+pub mod chat;
 pub mod cli;
 pub use domain;
 pub mod config;

@@ -216,15 +216,25 @@ pub async fn refresh_food(state: &AppState, user_id: &str, date: NaiveDate) {
 }
 
 /// After a chat exchange was stored: the new window and XP total when the
-/// route knows them. A chat moves no streak.
+/// route knows them, and the days its tools logged food on (a chat alone
+/// moves no streak).
 pub async fn refresh_chat(
     state: &AppState,
     user_id: &str,
     window: Option<Vec<HistoryTurn>>,
     total_xp: Option<i64>,
+    food_days: &[NaiveDate],
 ) {
     use Changed::*;
-    refresh(state, user_id, vec![History(window), Xp(total_xp)]).await;
+    let mut changed = vec![History(window), Xp(total_xp)];
+    if !food_days.is_empty() {
+        let mut days = food_days.to_vec();
+        days.sort_unstable();
+        days.dedup();
+        changed.push(Streaks);
+        changed.extend(days.into_iter().map(FoodDay));
+    }
+    refresh(state, user_id, changed).await;
 }
 
 /// The stored window after appending `added` (oldest first).

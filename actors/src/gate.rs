@@ -122,15 +122,20 @@ impl Gate {
 
     /// Admits one message or fails at once with [`ActorError::Overloaded`].
     pub fn admit(&self) -> Result<Ticket, ActorError> {
+        Ok(self.admit_job()?.ticket())
+    }
+
+    /// Admits a job of several messages (a chat's embeddings and
+    /// completions) once, or fails at once. Its messages ride on the one
+    /// permit: a job admitted is never refused half-way for lack of room,
+    /// which would throw away the work (and the model calls) done so far.
+    pub fn admit_job(&self) -> Result<Admission, ActorError> {
         match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => {
                 self.stats.admitted.fetch_add(1, Ordering::Relaxed);
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                Ok(Ticket {
-                    _permit: permit,
+                Ok(Admission {
+                    permit: Arc::new(permit),
                     stats: Arc::clone(&self.stats),
-                    enqueued: Instant::now(),
-                    started: None,
                 })
             }
             Err(_) => {
@@ -171,10 +176,32 @@ impl Gate {
     }
 }
 
-/// Proof of admission that travels inside a message. Dropping it frees the slot.
+/// A job's admission: one slot, held until the job and every message sent
+/// under it are done.
+#[derive(Debug)]
+pub struct Admission {
+    permit: Arc<OwnedSemaphorePermit>,
+    stats: Arc<ActorStats>,
+}
+
+impl Admission {
+    /// A ticket for the next message of this job; it needs no room of its own.
+    pub fn ticket(&self) -> Ticket {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        Ticket {
+            _permit: Arc::clone(&self.permit),
+            stats: Arc::clone(&self.stats),
+            enqueued: Instant::now(),
+            started: None,
+        }
+    }
+}
+
+/// Proof of admission that travels inside a message. Dropping the last one
+/// of a job (and the job's [`Admission`]) frees the slot.
 #[derive(Debug)]
 pub struct Ticket {
-    _permit: OwnedSemaphorePermit,
+    _permit: Arc<OwnedSemaphorePermit>,
     stats: Arc<ActorStats>,
     enqueued: Instant,
     started: Option<Instant>,
@@ -265,6 +292,20 @@ mod tests {
         drop(t);
         let s = gate.stats().snapshot();
         assert_eq!((s.mailbox_depth, s.in_flight, s.admitted), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_job_is_admitted_once_and_its_messages_need_no_room() {
+        let gate = Gate::new("test", 1);
+        let job = gate.admit_job().unwrap();
+        assert!(gate.admit().is_err(), "the job holds the only slot");
+        let tickets: Vec<_> = (0..5).map(|_| job.ticket()).collect();
+        assert_eq!(gate.stats().snapshot().mailbox_depth, 5);
+        drop(job);
+        assert!(gate.admit().is_err(), "its messages still hold the slot");
+        drop(tickets);
+        assert!(gate.admit().is_ok());
+        assert_eq!(gate.stats().snapshot().admitted, 2);
     }
 
     #[tokio::test]

@@ -3,23 +3,25 @@
 //! 1. Load the context through the DbActor: profile, the last messages (or
 //!    the client's `message_history`), today's food, and the user's nearest
 //!    long-term memories by pgvector distance.
-//! 2. Ask the LlmActor; execute tool calls through the same actors as the
-//!    REST routes; ask again with the results (at most `MAX_TOOL_ROUNDS`).
-//! 3. Persist both messages, their embeddings and any newly stated facts in
-//!    one transaction, awarding the chat XP, before answering 200.
+//! 2. Ask the LlmActor; run tool calls with the REST routes' validation,
+//!    queueing their writes; ask again with the results (at most
+//!    `MAX_TOOL_ROUNDS`).
+//! 3. Persist both messages, their embeddings, any newly stated facts and
+//!    the tools' writes in one transaction, awarding the XP, before
+//!    answering 200. The chat is admitted to the LlmActor once, up front.
 
 use actix_web::web;
-use actors::db::ops::conversation::EnsureUser;
 use actors::db::ops::conversation::{
     ChatContext, HistoryTurn, LoadChatContext, NewMemory, SaveChatExchange,
 };
-use actors::db::ops::{GetFoodDay, GetXp, LogFood};
-use actors::llm::{ChatRequest, ChatTurn, Role, ToolCall, ToolSpec};
+use actors::llm::{ChatRequest, ChatTurn, Role};
 use chrono::{SubsecRound, Utc};
 use domain::coach::{self, CoachContext};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::chat::tools::{self, Tools};
 
 use super::users::{parse_user_id, reject_nul};
 use crate::error::{now_rfc3339, ApiError, ApiResult, ErrorBody};
@@ -157,104 +159,6 @@ fn system_prompt(ctx: &ChatContext) -> String {
     p
 }
 
-fn tools() -> Vec<ToolSpec> {
-    let tool = |name: &str, description: &str, parameters: Value| ToolSpec {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        parameters,
-    };
-    vec![
-        tool(
-            "log_food",
-            "Log something the user ate.",
-            json!({"type": "object", "properties": {
-                "description": {"type": "string"}, "quantity": {"type": "string"},
-                "calories": {"type": "number"}, "protein_g": {"type": "number"},
-                "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}},
-                "required": ["description"]}),
-        ),
-        tool(
-            "get_food_summary",
-            "Today's food log and totals (or a given date, YYYY-MM-DD).",
-            json!({"type": "object", "properties": {"date": {"type": "string"}}}),
-        ),
-        tool(
-            "create_reminder",
-            "Create a daily (HH:MM) or one-time (RFC 3339) reminder.",
-            json!({"type": "object", "properties": {
-                "type": {"enum": ["daily", "one_time"]}, "message": {"type": "string"},
-                "daily_time": {"type": "string"}, "trigger_time": {"type": "string"},
-                "timezone": {"type": "string"}}, "required": ["type", "message"]}),
-        ),
-        tool(
-            "get_xp",
-            "The user's XP, level and tier.",
-            json!({"type": "object", "properties": {}}),
-        ),
-    ]
-}
-
-/// Runs one tool call through the same actors (and validation) as the REST
-/// routes; failures go back to the model as the tool's result.
-async fn run_tool(state: &AppState, user_id: &str, call: &ToolCall) -> Value {
-    let result: ApiResult<Value> = async {
-        match call.name.as_str() {
-            "log_food" => {
-                let req: super::food::LogFoodRequest = serde_json::from_value(call.arguments.clone())
-                    .map_err(|e| ApiError::invalid_field("arguments", e))?;
-                let entry = req.into_entry(Utc::now())?;
-                let row = state
-                    .db
-                    .run(LogFood {
-                        user_id: user_id.to_owned(),
-                        entry,
-                    })
-                    .await?;
-                crate::reads::refresh_food(state, user_id, row.local_date).await;
-                Ok(json!({"logged": row.description, "calories": row.calories, "nutrition_source": row.nutrition_source}))
-            }
-            "get_food_summary" => {
-                let date = call
-                    .arguments
-                    .get("date")
-                    .and_then(Value::as_str)
-                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-                let day = state
-                    .db
-                    .run(GetFoodDay {
-                        user_id: user_id.to_owned(),
-                        date,
-                    })
-                    .await?;
-                Ok(serde_json::to_value(super::food::FoodDayResponse::from(day))
-                    .unwrap_or(Value::Null))
-            }
-            "create_reminder" => {
-                let req: super::reminders::CreateReminderRequest =
-                    serde_json::from_value(call.arguments.clone())
-                        .map_err(|e| ApiError::invalid_field("arguments", e))?;
-                let op = req.to_op(user_id.to_owned(), Utc::now())?;
-                let row = state.db.run(op).await?;
-                Ok(serde_json::to_value(super::reminders::ReminderResponse::from(row))
-                    .unwrap_or(Value::Null))
-            }
-            "get_xp" => {
-                let xp = state
-                    .db
-                    .run(GetXp {
-                        user_id: user_id.to_owned(),
-                    })
-                    .await?;
-                let info = domain::gamification::level_for_xp(xp);
-                Ok(json!({"xp": xp, "level": info.level, "tier": info.tier.as_str(), "xp_to_next_level": info.xp_to_next_level}))
-            }
-            other => Err(ApiError::invalid_field("tool", format!("unknown tool {other:?}"))),
-        }
-    }
-    .await;
-    result.unwrap_or_else(|e| json!({"error": e.to_string()}))
-}
-
 /// `POST /api/v1/chat`.
 #[utoipa::path(
     post,
@@ -291,8 +195,9 @@ pub async fn chat(
     // Microseconds, as PostgreSQL stores it, so the cached window matches.
     let now = Utc::now().trunc_subsecs(6);
 
-    let query_embedding = state
-        .llm
+    // One admission for the whole chat: once in, it is not refused later.
+    let llm = state.llm.admit()?;
+    let query_embedding = llm
         .embed(vec![message.clone()])
         .await?
         .pop()
@@ -351,16 +256,17 @@ pub async fn chat(
         )
     });
     let system = system_prompt(&ctx);
+    let timezone = domain::time::parse_timezone(&ctx.timezone).unwrap_or(chrono_tz::UTC);
+    let mut tools = Tools::new(&state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
     let mut answer = String::new();
     for round in 0..=MAX_TOOL_ROUNDS {
-        let completion = state
-            .llm
+        let completion = llm
             .complete(ChatRequest {
                 system: system.clone(),
                 turns: turns.clone(),
                 // The last round must answer in words.
                 tools: if round < MAX_TOOL_ROUNDS {
-                    tools()
+                    tools::specs()
                 } else {
                     Vec::new()
                 },
@@ -372,15 +278,6 @@ pub async fn chat(
             answer = completion.text;
             break;
         }
-        if !ctx.exists {
-            // Tools write rows that belong to the user: create it first.
-            let _ = state
-                .db
-                .run(EnsureUser {
-                    user_id: user_id.clone(),
-                })
-                .await?;
-        }
         turns.push(ChatTurn {
             role: Role::Assistant,
             content: completion.text.clone(),
@@ -388,7 +285,7 @@ pub async fn chat(
             tool_call_id: None,
         });
         for call in &completion.tool_calls {
-            let result = run_tool(&state, &user_id, call).await;
+            let result = tools.run(call).await;
             turns.push(ChatTurn {
                 role: Role::Tool,
                 content: result.to_string(),
@@ -407,7 +304,7 @@ pub async fn chat(
     let facts = domain::memory::extract(&message);
     let mut to_embed = vec![answer.clone()];
     to_embed.extend(facts.iter().map(|f| f.text.clone()));
-    let mut vectors = state.llm.embed(to_embed).await?.into_iter();
+    let mut vectors = llm.embed(to_embed).await?.into_iter();
     let answer_embedding = vectors.next().unwrap_or_default();
     let memories = facts
         .into_iter()
@@ -437,7 +334,8 @@ pub async fn chat(
             ],
         )
     });
-    let award = state
+    let writes = tools.into_writes();
+    let saved = state
         .db
         .run(SaveChatExchange {
             user_id: user_id.clone(),
@@ -446,11 +344,14 @@ pub async fn chat(
             assistant_message: answer.clone(),
             assistant_embedding: answer_embedding,
             memories,
+            writes,
             source_key: format!("chat:{}", uuid::Uuid::new_v4()),
             at: now,
         })
         .await?;
-    crate::reads::refresh_chat(&state, &user_id, window, award.map(|a| a.total_xp)).await;
+    drop(llm);
+    let food_days: Vec<_> = saved.food.iter().map(|f| f.local_date).collect();
+    crate::reads::refresh_chat(&state, &user_id, window, saved.total_xp, &food_days).await;
     Ok(web::Json(ChatResponse {
         response: answer,
         timestamp: now_rfc3339(),

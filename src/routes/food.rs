@@ -246,6 +246,23 @@ impl From<FoodDay> for FoodDayResponse {
     }
 }
 
+impl FoodDayResponse {
+    /// Adds entries not stored yet (a chat's queued ones) to the day.
+    pub(crate) fn add(&mut self, rows: Vec<FoodEntryRow>) {
+        let plus = |sum: &mut f64, v: f64| *sum = ((*sum + v) * 100.0).round() / 100.0;
+        for r in rows {
+            plus(&mut self.total_calories, r.calories.unwrap_or(0.0));
+            plus(&mut self.total_protein, r.protein_g.unwrap_or(0.0));
+            plus(&mut self.total_carbs, r.carbs_g.unwrap_or(0.0));
+            plus(&mut self.total_fat, r.fat_g.unwrap_or(0.0));
+            if r.nutrition_source == NutritionSource::Unknown.as_str() {
+                self.unknown_entries += 1;
+            }
+            self.entries.push(r.into());
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FoodDayQuery {
@@ -300,6 +317,16 @@ pub async fn log_food(
     Ok(HttpResponse::Created().json(FoodEntryResponse::from(row)))
 }
 
+/// A `date` field: `YYYY-MM-DD`, exactly.
+pub(crate) fn parse_day(d: &str) -> ApiResult<NaiveDate> {
+    let bad = |why: String| ApiError::invalid_field("date", format!("expected YYYY-MM-DD{why}"));
+    // chrono alone would take "2026-6-1" too.
+    if d.len() != 10 {
+        return Err(bad(String::new()));
+    }
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))
+}
+
 /// `GET /api/v1/users/{user_id}/food?date=YYYY-MM-DD`: one local day's log.
 #[utoipa::path(
     get,
@@ -320,19 +347,7 @@ pub async fn food_day(
     query: web::Query<FoodDayQuery>,
 ) -> ApiResult<web::Json<FoodDayResponse>> {
     let user_id = parse_user_id(&path)?;
-    let date = query
-        .date
-        .as_deref()
-        .map(|d| {
-            let bad =
-                |why: String| ApiError::invalid_field("date", format!("expected YYYY-MM-DD{why}"));
-            // chrono alone would take "2026-6-1" too.
-            if d.len() != 10 {
-                return Err(bad(String::new()));
-            }
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))
-        })
-        .transpose()?;
+    let date = query.date.as_deref().map(parse_day).transpose()?;
     // The user (cached) gives the timezone that decides which day is today.
     let user = reads::user(&state, user_id.as_ref()).await?;
     let date = date.unwrap_or_else(|| domain::time::local_date(Utc::now(), user.timezone()));

@@ -291,3 +291,193 @@ async fn the_stored_window_carries_each_previous_exchange_through_the_cache() {
         "{seen}"
     );
 }
+
+/// A server whose model is the mock, with `extra` settings on top.
+async fn with_mock_and(opts: MockOptions, extra: Vec<(&'static str, String)>) -> (TestApp, String) {
+    let (port, _handle) = start_mock(opts).await.expect("mock");
+    let mut env = vec![
+        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
+        ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
+        (
+            "HEALTH_AGENT__LLM__BASE_URL",
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ];
+    env.extend(extra);
+    let app = TestApp::spawn_with(env).await;
+    (app, format!("http://127.0.0.1:{port}"))
+}
+
+async fn mock_script(mock: &str, script: Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{mock}/__mock/config"))
+        .json(&json!({ "script": script }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn keyed_chat(app: &TestApp, user: &str, message: &str, key: &str) -> reqwest::Response {
+    app.request(reqwest::Method::POST, "/api/v1/chat")
+        .header("Idempotency-Key", key)
+        .json(&json!({"user_id": user, "message": message}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_chat_that_fails_after_its_tool_ran_stores_nothing_and_its_retry_stores_once() {
+    let (app, mock) = with_mock_and(
+        quick_mock(),
+        vec![
+            // Fail fast, and keep the circuit closed so each attempt reaches
+            // the model again (the tool runs every time).
+            ("HEALTH_AGENT__LLM__RETRY_BUDGET_MS", "0".into()),
+            ("HEALTH_AGENT__LLM__CIRCUIT_FAILURES", "1000".into()),
+        ],
+    )
+    .await;
+    app.create_user("kim").await;
+    for attempt in 0..3 {
+        // The first round asks for log_food; every later one fails.
+        let mut script = vec![json!("ok")];
+        script.extend(std::iter::repeat_n(json!("error"), 40));
+        mock_script(&mock, json!(script)).await;
+        let res = keyed_chat(&app, "kim", "I had a banana", "banana-1").await;
+        assert!(
+            res.status().is_server_error(),
+            "attempt {attempt}: {}",
+            res.status()
+        );
+        mock_script(&mock, json!([])).await;
+    }
+    for table in [
+        "food_entries",
+        "xp_events",
+        "conversation_history",
+        "streaks",
+    ] {
+        let n = app.count(&format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(n, 0, "{table}: a failed chat stored {n} rows");
+    }
+    let xp: Value = app.get("/api/v1/users/kim/xp").await.json().await.unwrap();
+    assert_eq!(xp["xp"], 0, "{xp}");
+
+    // Now the model answers: the retry runs once, and a retry after the
+    // success replays the stored answer.
+    let ok = keyed_chat(&app, "kim", "I had a banana", "banana-1").await;
+    assert_eq!(ok.status(), 200);
+    let first: Value = ok.json().await.unwrap();
+    let again = keyed_chat(&app, "kim", "I had a banana", "banana-1").await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.count("SELECT count(*) FROM food_entries").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM conversation_history").await,
+        2
+    );
+    // 10 for the food, 5 for the chat; the caches agree with the database.
+    let xp: Value = app.get("/api/v1/users/kim/xp").await.json().await.unwrap();
+    assert_eq!(xp["xp"], 15, "{xp}");
+    let day: Value = app
+        .get("/api/v1/users/kim/food")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(day["entries"].as_array().unwrap().len(), 1, "{day}");
+    let streaks: Value = app
+        .get("/api/v1/users/kim/streaks")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(streaks.to_string().contains("\"current\":1"), "{streaks}");
+}
+
+#[actix_web::test]
+async fn first_contact_chats_on_warmed_connections_never_answer_404() {
+    let app = TestApp::spawn().await;
+    // Warm pooled connections with the food path (it prepares the user's
+    // row lock but not the first-contact INSERT), as a busy server would.
+    for i in 0..8 {
+        app.create_user(&format!("eater{i}")).await;
+    }
+    let paths: Vec<String> = (0..64)
+        .map(|i| format!("/api/v1/users/eater{}/food", i % 8))
+        .collect();
+    let apple = json!({"description": "apple"});
+    let posts = paths.iter().map(|p| app.post_json(p, &apple));
+    for res in futures_util::future::join_all(posts).await {
+        assert_eq!(res.status(), 201);
+    }
+    let users: Vec<String> = (0..40).map(|i| format!("newcomer{i}")).collect();
+    let chats = users.iter().map(|u| chat(&app, u, "Hello coach"));
+    let statuses: Vec<u16> = futures_util::future::join_all(chats)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE user_id LIKE 'newcomer%'")
+            .await,
+        40
+    );
+}
+
+#[actix_web::test]
+async fn under_llm_overload_an_admitted_chat_is_never_refused_after_its_completion() {
+    let (app, mock) = with_mock_and(
+        MockOptions {
+            latency_ms: 200,
+            ..quick_mock()
+        },
+        vec![("HEALTH_AGENT__ACTORS__LLM__MAILBOX_CAPACITY", "4".into())],
+    )
+    .await;
+    // 10× the capacity at once.
+    let users: Vec<String> = (0..40).map(|i| format!("crowd{i}")).collect();
+    let chats = users.iter().map(|u| chat(&app, u, "How am I doing?"));
+    let statuses: Vec<u16> = futures_util::future::join_all(chats)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count() as u64;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        ok >= 4,
+        "at least one full gate of chats is served: {statuses:?}"
+    );
+    let stats: Value = reqwest::get(format!("{mock}/__mock/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let completions = stats["by_endpoint"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(endpoint, _)| endpoint.contains("chat"))
+        .flat_map(|(_, outcomes)| outcomes.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(
+        completions, ok,
+        "every completion the model made went into a 200 ({stats})"
+    );
+}

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::circuit::Circuit;
 use crate::error::ActorError;
-use crate::gate::{Gate, Ticket, Timing};
+use crate::gate::{Admission, Gate, Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 use crate::trace;
 use provider::{Budget, Provider};
@@ -416,12 +416,39 @@ impl LlmHandle {
         self.shared.may_answer_offline()
     }
 
-    /// Answers the conversation (text and/or tool calls).
+    /// Admits one chat: its embeddings and completions then ride on this
+    /// one admission (see [`LlmJob`]). Fails at once, costing nothing, when
+    /// the family is full or every chat provider's circuit is open.
+    pub fn admit(&self) -> Result<LlmJob, LlmError> {
+        if let Some(e) = self.shared.all_open() {
+            return Err(e);
+        }
+        Ok(LlmJob {
+            handle: self.clone(),
+            admission: self.shared.gate.admit_job()?,
+        })
+    }
+
+    /// A single completion, admitted on its own.
     pub async fn complete(&self, request: ChatRequest) -> Result<Completion, LlmError> {
         if let Some(e) = self.shared.all_open() {
             return Err(e);
         }
         let ticket = self.shared.gate.admit()?;
+        self.send_complete(request, ticket).await
+    }
+
+    /// A single embedding call, admitted on its own.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
+        let ticket = self.shared.gate.admit()?;
+        self.send_embed(texts, ticket).await
+    }
+
+    async fn send_complete(
+        &self,
+        request: ChatRequest,
+        ticket: Ticket,
+    ) -> Result<Completion, LlmError> {
         let (out, timing) = self
             .addr
             .send(Complete { request, ticket })
@@ -431,9 +458,11 @@ impl LlmHandle {
         out
     }
 
-    /// One vector per text, of `llm.embedding_dimensions` numbers.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
-        let ticket = self.shared.gate.admit()?;
+    async fn send_embed(
+        &self,
+        texts: Vec<String>,
+        ticket: Ticket,
+    ) -> Result<Vec<Vec<f32>>, LlmError> {
         let (out, timing) = self
             .addr
             .send(Embed { texts, ticket })
@@ -441,5 +470,27 @@ impl LlmHandle {
             .map_err(|e| ActorError::from_mailbox("llm", e))?;
         trace::record("llm", "embed", timing);
         out
+    }
+}
+
+/// One admitted chat. Under overload new chats are refused before their
+/// first call, so a chat that got in finishes: refusing its last embedding
+/// would throw away the completion it already paid for.
+pub struct LlmJob {
+    handle: LlmHandle,
+    admission: Admission,
+}
+
+impl LlmJob {
+    /// Answers the conversation (text and/or tool calls).
+    pub async fn complete(&self, request: ChatRequest) -> Result<Completion, LlmError> {
+        self.handle
+            .send_complete(request, self.admission.ticket())
+            .await
+    }
+
+    /// One vector per text, of `llm.embedding_dimensions` numbers.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
+        self.handle.send_embed(texts, self.admission.ticket()).await
     }
 }

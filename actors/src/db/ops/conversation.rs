@@ -10,7 +10,9 @@ use futures_util::future::{try_join, try_join3, try_join4, try_join_all};
 use futures_util::TryFutureExt;
 use serde_json::Value;
 
-use crate::db::ops::gamification::{award, Award};
+use crate::db::ops::food::{insert_entry, FoodEntryRow, NewFoodEntry};
+use crate::db::ops::gamification::award;
+use crate::db::ops::reminders::{CreateReminder, ReminderRow};
 use crate::db::{Client, DbError, DbOperation};
 
 /// `[0.1,0.2,...]`, pgvector's text input.
@@ -209,10 +211,28 @@ pub struct NewMemory {
     pub embedding: Vec<f32>,
 }
 
+/// A write a chat tool asked for. Tools only compute and queue: their
+/// writes become durable with the exchange, so a chat that fails after a
+/// tool ran stores nothing, and its retry stores things once.
+#[derive(Debug, Clone)]
+pub enum ToolWrite {
+    Food(NewFoodEntry),
+    Reminder(CreateReminder),
+}
+
+/// What a stored exchange changed, for the caches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SavedExchange {
+    /// The user's XP total after the exchange's awards, when any was made.
+    pub total_xp: Option<i64>,
+    pub food: Vec<FoodEntryRow>,
+    pub reminders: Vec<ReminderRow>,
+}
+
 /// Persists one chat exchange in ONE transaction, before the answer is
 /// returned: creates the user on first contact, stores both messages with
-/// their embeddings and any new memories, and awards the chat XP once per
-/// `source_key`. Anything failing leaves nothing behind.
+/// their embeddings, any new memories and the tools' writes, and awards the
+/// chat XP once per `source_key`. Anything failing leaves nothing behind.
 #[derive(Debug, Clone)]
 pub struct SaveChatExchange {
     pub user_id: String,
@@ -221,15 +241,16 @@ pub struct SaveChatExchange {
     pub assistant_message: String,
     pub assistant_embedding: Vec<f32>,
     pub memories: Vec<NewMemory>,
+    pub writes: Vec<ToolWrite>,
     pub source_key: String,
     pub at: DateTime<Utc>,
 }
 
 impl DbOperation for SaveChatExchange {
-    type Output = Option<Award>;
+    type Output = SavedExchange;
     const NAME: &'static str = "save_chat_exchange";
 
-    async fn run(self, client: &mut Client) -> Result<Option<Award>, DbError> {
+    async fn run(self, client: &mut Client) -> Result<SavedExchange, DbError> {
         let tx = client.transaction().await?;
         // Statements that need no answer from the one before are pipelined
         // (sent together, run in order): PostgreSQL does the same work in
@@ -291,28 +312,27 @@ impl DbOperation for SaveChatExchange {
             ),
         )
         .await?;
+        let mut saved = SavedExchange {
+            total_xp: awarded.map(|a| a.total_xp),
+            ..SavedExchange::default()
+        };
+        // Each award reads the totals the one before left: in series.
+        for write in &self.writes {
+            match write {
+                ToolWrite::Food(entry) => {
+                    let (row, awarded) = insert_entry(&tx, &self.user_id, tz, entry).await?;
+                    saved.total_xp = awarded.map(|a| a.total_xp).or(saved.total_xp);
+                    saved.food.push(row);
+                }
+                ToolWrite::Reminder(reminder) => {
+                    if reminder.user_id != self.user_id {
+                        return Err(DbError::Rejected("reminder for another user".into()));
+                    }
+                    saved.reminders.push(reminder.insert(&tx, tz).await?);
+                }
+            }
+        }
         tx.commit().await?;
-        Ok(awarded)
-    }
-}
-
-/// Creates the user if it does not exist yet (first contact through chat).
-#[derive(Debug, Clone)]
-pub struct EnsureUser {
-    pub user_id: String,
-}
-
-impl DbOperation for EnsureUser {
-    type Output = bool;
-    const NAME: &'static str = "ensure_user";
-
-    async fn run(self, client: &mut Client) -> Result<bool, DbError> {
-        let created = client
-            .query(
-                "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
-                &[&self.user_id],
-            )
-            .await?;
-        Ok(!created.is_empty())
+        Ok(saved)
     }
 }

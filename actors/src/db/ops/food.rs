@@ -7,9 +7,9 @@ use domain::gamification::XpEvent;
 use domain::time::local_date;
 use tokio_postgres::Row;
 
-use super::gamification::{award, profile_timezone};
+use super::gamification::{award, profile_timezone, Award};
 use super::users::lock_user_tz;
-use crate::db::{Client, DbError, DbOperation};
+use crate::db::{Client, DbError, DbOperation, Transaction};
 
 /// Columns of a stored entry, in `FoodEntryRow::from_row` order.
 macro_rules! entry_columns {
@@ -103,52 +103,63 @@ impl DbOperation for LogFood {
     const NAME: &'static str = "log_food";
 
     async fn run(self, client: &mut Client) -> Result<FoodEntryRow, DbError> {
-        let LogFood { user_id, entry: e } = self;
         let tx = client.transaction().await?;
-        let tz = lock_user_tz(&tx, &user_id).await?;
-        let day = local_date(e.logged_at, tz);
-        let source = e.source.as_str();
-        let rows = tx
-            .query(
-                concat!(
+        let tz = lock_user_tz(&tx, &self.user_id).await?;
+        let (row, _) = insert_entry(&tx, &self.user_id, tz, &self.entry).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+/// Stores `e` on the user's local day in `tz` and awards its XP, inside the
+/// caller's transaction (which holds the user's row lock).
+pub(crate) async fn insert_entry(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    tz: Tz,
+    e: &NewFoodEntry,
+) -> Result<(FoodEntryRow, Option<Award>), DbError> {
+    let day = local_date(e.logged_at, tz);
+    let source = e.source.as_str();
+    let rows = tx
+        .query(
+            concat!(
 "INSERT INTO food_entries AS f (user_id, description, quantity, food, grams,
                          calories, protein_g, carbs_g, fat_g, nutrition_source, logged_at, local_date)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      RETURNING ",
 entry_columns!()
 ),
-                &[
-                    &user_id,
-                    &e.description,
-                    &e.quantity,
-                    &e.food,
-                    &e.grams,
-                    &e.calories,
-                    &e.protein_g,
-                    &e.carbs_g,
-                    &e.fat_g,
-                    &source,
-                    &e.logged_at,
-                    &day,
-                ],
-            )
-            .await?;
-        let row = rows
-            .first()
-            .map(|r| FoodEntryRow::from_row(r, 0))
-            .ok_or(DbError::NotFound)?;
-        award(
-            &tx,
-            &user_id,
-            XpEvent::FoodLogged,
-            &format!("food:{}", row.id),
-            e.logged_at,
-            tz,
+            &[
+                &user_id,
+                &e.description,
+                &e.quantity,
+                &e.food,
+                &e.grams,
+                &e.calories,
+                &e.protein_g,
+                &e.carbs_g,
+                &e.fat_g,
+                &source,
+                &e.logged_at,
+                &day,
+            ],
         )
         .await?;
-        tx.commit().await?;
-        Ok(row)
-    }
+    let row = rows
+        .first()
+        .map(|r| FoodEntryRow::from_row(r, 0))
+        .ok_or(DbError::NotFound)?;
+    let awarded = award(
+        tx,
+        user_id,
+        XpEvent::FoodLogged,
+        &format!("food:{}", row.id),
+        e.logged_at,
+        tz,
+    )
+    .await?;
+    Ok((row, awarded))
 }
 
 /// One local day of a user's food log.

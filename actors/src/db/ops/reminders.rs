@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 
 use super::gamification::award;
 use super::users::lock_user_tz;
-use crate::db::{Client, DbError, DbOperation};
+use crate::db::{Client, DbError, DbOperation, Transaction};
 
 /// Columns of a stored reminder, in `ReminderRow::from_row` order.
 macro_rules! reminder_columns {
@@ -107,6 +107,20 @@ impl DbOperation for CreateReminder {
     async fn run(self, client: &mut Client) -> Result<ReminderRow, DbError> {
         let tx = client.transaction().await?;
         let user_tz = lock_user_tz(&tx, &self.user_id).await?;
+        let row = self.insert(&tx, user_tz).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+impl CreateReminder {
+    /// Inserts the reminder inside the caller's transaction, which holds the
+    /// user's row lock; `user_tz` is the profile's zone.
+    pub(crate) async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        user_tz: Tz,
+    ) -> Result<ReminderRow, DbError> {
         let tz = self.timezone.unwrap_or(user_tz);
         let next = self.schedule.first_trigger(tz, self.now);
         let (daily, once) = match self.schedule {
@@ -136,9 +150,7 @@ impl DbOperation for CreateReminder {
                 ],
             )
             .await?;
-        let row = ReminderRow::from_row(rows.first().ok_or(DbError::NotFound)?, 0)?;
-        tx.commit().await?;
-        Ok(row)
+        ReminderRow::from_row(rows.first().ok_or(DbError::NotFound)?, 0)
     }
 }
 

@@ -1,0 +1,3 @@
+//! The chat use case, apart from its HTTP handler (`routes::chat`).
+
+pub mod tools;
