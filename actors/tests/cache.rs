@@ -1,7 +1,7 @@
 //! The cache on a real Redis: L1 and L2 hits, TTLs, invalidation across
 //! instances, single-flight, and serving through Redis outages.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -284,6 +284,65 @@ async fn a_refreshed_value_a_racing_writer_replaced_is_reloaded_from_the_databas
         v.as_deref() == Some("\"both writes\"")
     })
     .await;
+}
+
+#[actix::test]
+async fn a_check_never_replaces_a_write_through_that_landed_after_it_looked() {
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let ttl = Duration::from_secs(60);
+    let (started, release) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let slow_reload = {
+        let (started, release) = (started.clone(), release.clone());
+        move || {
+            let (started, release) = (started.clone(), release.clone());
+            async move {
+                started.store(true, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                // Read before the newest write committed.
+                Ok::<_, DbError>("reloaded before the third write".to_owned())
+            }
+        }
+    };
+    a.refresh(vec![
+        Refill::new("k".into(), ttl, slow_reload).known(Some(&"first write"))
+    ])
+    .await;
+    let full = a.shared().key("k");
+    let mut r = redis_conn().await;
+    let get = async |r: &mut redis::aio::MultiplexedConnection| -> Option<String> {
+        redis::cmd("GET").arg(&full).query_async(r).await.unwrap()
+    };
+    // A racing writer replaces it: the check will see that and reload.
+    let _: () = redis::cmd("SET")
+        .arg(&full)
+        .arg("\"second write\"")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    wait_until("the check to start reloading", async || {
+        started.load(Ordering::SeqCst)
+    })
+    .await;
+    // The newest write-through lands while the reload is under way.
+    let _: () = redis::cmd("SET")
+        .arg(&full)
+        .arg("\"third write\"")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let sets = a.shared().snapshot().sets;
+    release.store(true, Ordering::SeqCst);
+    wait_until("the check to finish", async || {
+        a.shared().snapshot().sets > sets
+    })
+    .await;
+    assert_eq!(get(&mut r).await.as_deref(), Some("\"third write\""));
 }
 
 #[actix::test]

@@ -5,7 +5,7 @@ use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
-use super::{CacheActor, CacheError, Delete, Get, Replace, Set};
+use super::{CacheActor, CacheError, Delete, Get, Replace, Set, SetWhen};
 use crate::gate::{Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
@@ -87,21 +87,33 @@ impl Handler<Set> for CacheActor {
             key,
             value,
             ttl,
-            only_if_absent,
+            when,
             announce,
             ticket,
         } = msg;
+        let px = ttl.as_millis().max(1) as u64;
         self.run("set", ticket, ctx, move |mut c| async move {
-            let mut set = redis::cmd("SET");
-            set.arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl.as_millis().max(1) as u64);
-            if only_if_absent {
-                set.arg("NX");
-            }
             let mut pipe = redis::pipe();
-            pipe.add_command(set).ignore();
+            match when {
+                SetWhen::Always | SetWhen::Absent => {
+                    let mut set = redis::cmd("SET");
+                    set.arg(&key).arg(value).arg("PX").arg(px);
+                    if when == SetWhen::Absent {
+                        set.arg("NX");
+                    }
+                    pipe.add_command(set).ignore();
+                }
+                SetWhen::Holds(expected) => {
+                    pipe.cmd("EVAL")
+                        .arg(SET_IF_HOLDS)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(expected)
+                        .arg(value)
+                        .arg(px)
+                        .ignore();
+                }
+            }
             if let Some(channel) = announce {
                 pipe.publish(channel, &key).ignore();
             }
@@ -109,6 +121,10 @@ impl Handler<Set> for CacheActor {
         })
     }
 }
+
+/// KEYS[1] = ARGV[2] (for ARGV[3] ms) only while it holds ARGV[1].
+const SET_IF_HOLDS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false";
 
 impl Handler<Delete> for CacheActor {
     type Result = Reply<()>;

@@ -23,12 +23,23 @@ pub struct Set {
     pub key: String,
     pub value: Vec<u8>,
     pub ttl: Duration,
-    /// `SET … NX`: a read-through fill must never overwrite a value a writer
-    /// stored meanwhile (the fill may have read the row before the write).
-    pub only_if_absent: bool,
+    pub when: SetWhen,
     /// Announce the key here so other instances drop their L1 copies.
     pub announce: Option<String>,
     pub ticket: Ticket,
+}
+
+/// When a [`Set`] may store its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetWhen {
+    Always,
+    /// `SET … NX`: a read-through fill must never overwrite a value a writer
+    /// stored meanwhile (the fill may have read the row before the write).
+    Absent,
+    /// Only while the key still holds these bytes (compare-and-set, one Lua
+    /// script): a refill's check must never replace a newer write-through
+    /// that landed after it looked.
+    Holds(Vec<u8>),
 }
 
 /// Sent by `CacheHandle::invalidate`: remove keys and announce it on

@@ -24,7 +24,7 @@ use bb8_redis::RedisConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use messages::{Delete, Get, Replace, Set};
+pub use messages::{Delete, Get, Replace, Set, SetWhen};
 
 use crate::circuit::Circuit;
 use crate::db::DbError;
@@ -461,7 +461,7 @@ impl CacheHandle {
                 let (me, key, copy) = (self.clone(), full.clone(), encoded.clone());
                 // Filling Redis is off the request's path.
                 actix::spawn(async move {
-                    me.set_full(key, copy, ttl, false).await;
+                    me.set_full(key, copy, ttl, SetWhen::Absent).await;
                 });
                 Ok(Arc::from(encoded))
             })
@@ -496,15 +496,17 @@ impl CacheHandle {
         full_key: String,
         value: Vec<u8>,
         ttl: Duration,
-        announce: bool,
+        when: SetWhen,
     ) -> bool {
-        let announce = announce.then(|| self.shared.channel.clone());
+        // A fill stays quiet; a writer's value is announced so other
+        // instances drop L1 copies of the old one.
+        let announce = (when != SetWhen::Absent).then(|| self.shared.channel.clone());
         let ok = self
             .call("set", |ticket| Set {
                 key: full_key,
                 value,
                 ttl,
-                only_if_absent: announce.is_none(),
+                when,
                 announce,
                 ticket,
             })
@@ -611,9 +613,12 @@ impl CacheHandle {
             // Ours, or gone (expired, or deleted by a newer write).
             Ok(Some(b)) if digest(&b) == stored => {}
             Ok(None) => {}
-            Ok(Some(_)) => {
+            // A racing writer's: reload the truth, but never over a value
+            // stored after we looked (a newer write-through).
+            Ok(Some(seen)) => {
                 if let Ok(fresh) = (r.load)().await {
-                    self.set_full(full, fresh, r.ttl, true).await;
+                    self.set_full(full, fresh, r.ttl, SetWhen::Holds(seen))
+                        .await;
                 }
             }
             Err(_) => self.shared.queue_pending(vec![full]),
