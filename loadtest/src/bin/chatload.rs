@@ -5,7 +5,11 @@
 //! chatload rate  --url URL --rps R --secs S --latency-ms L     open loop at R chats/s
 //! chatload sweep --url URL --from A --step B --to C --latency-ms L [--limit-ms 5]
 //! chatload burst --url URL --n 10000 --latency-ms L            N connections, then N chats at once
+//! chatload closed --url URL --conns C --secs S                  C clients, each chatting back to back
 //! ```
+//!
+//! `closed` is the overload run: goodput (200s a second) and how fast the
+//! refusals (503) come, with C set to a multiple of the server's capacity.
 //!
 //! `rate` sends on a clock, not after answers (open loop), so a slow server
 //! cannot slow the offered load down. Overhead = end-to-end − the mock's fixed
@@ -107,6 +111,18 @@ enum Mode {
         /// Connections opened at a time while preparing.
         #[arg(long, default_value_t = 256)]
         connect_concurrency: usize,
+    },
+    /// C clients, each sending its next chat when the last one answered.
+    Closed {
+        #[command(flatten)]
+        c: Common,
+        #[arg(long)]
+        conns: usize,
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+        /// Answers in the first seconds are not counted.
+        #[arg(long, default_value_t = 3.0)]
+        warmup_secs: f64,
     },
 }
 
@@ -445,6 +461,98 @@ async fn burst(c: &Common, n: usize, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Closed loop: every client chats back to back until the time is up.
+async fn closed(c: &Common, conns: usize, secs: f64, warmup: f64) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .default_headers({
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert("x-api-key", c.api_key.parse()?);
+            h
+        })
+        .pool_max_idle_per_host(conns)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let url = format!("{}/api/v1/chat", c.url);
+    let start = Instant::now();
+    let (from, until) = (
+        start + Duration::from_secs_f64(warmup),
+        start + Duration::from_secs_f64(warmup + secs),
+    );
+    let mut handles = Vec::with_capacity(conns);
+    for w in 0..conns {
+        let (http, url, c) = (http.clone(), url.clone(), c.clone());
+        handles.push(tokio::spawn(async move {
+            // (ok µs, 503 µs, other failures, every 200 including the warm-up)
+            let mut out = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+            let mut i = w;
+            while Instant::now() < until {
+                let t0 = Instant::now();
+                let res = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(chat_body(&c, i))
+                    .send()
+                    .await;
+                i += conns;
+                let status = match res {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        Ok(s)
+                    }
+                    Err(e) if e.is_timeout() => Err("timeout".to_owned()),
+                    Err(e) if e.is_connect() => Err("connect".to_owned()),
+                    Err(_) => Err("io".to_owned()),
+                };
+                let done = Instant::now();
+                let us = (done - t0).as_micros() as u64;
+                if status == Ok(200) {
+                    out.3 += 1;
+                }
+                if t0 < from || done > until {
+                    continue;
+                }
+                match status {
+                    Ok(200) => out.0.push(us),
+                    Ok(503) => {
+                        out.1.push(us);
+                        // A refused client waits as Retry-After would have it,
+                        // scaled down: the point is to keep the pressure on.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Ok(s) => out.2.push(s.to_string()),
+                    Err(e) => out.2.push(e),
+                }
+            }
+            out
+        }));
+    }
+    let (mut ok, mut refused, mut failed) = (Vec::new(), Vec::new(), Tally::default());
+    let mut ok_total = 0;
+    for h in handles {
+        let (o, r, f, all) = h.await?;
+        ok.extend(o);
+        refused.extend(r);
+        failed.failures.extend(f);
+        ok_total += all;
+    }
+    ok.sort_unstable();
+    refused.sort_unstable();
+    println!(
+        "RESULT mode=closed conns={conns} secs={secs} ok_total={ok_total} ok={} goodput_per_s={:.1} ok_p50_ms={:.1} ok_p99_ms={:.1} refused_503={} refused_p50_ms={:.1} refused_p99_ms={:.1} other_failures={}{}",
+        ok.len(),
+        ok.len() as f64 / secs,
+        percentile(&ok, 0.50),
+        percentile(&ok, 0.99),
+        refused.len(),
+        percentile(&refused, 0.50),
+        percentile(&refused, 0.99),
+        failed.failures.len(),
+        if failed.failures.is_empty() { String::new() } else { format!(" failure_kinds={}", failed.failure_kinds()) },
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Two threads: enough to offer the load, and it leaves the cores to the server.
@@ -480,6 +588,12 @@ fn main() -> anyhow::Result<()> {
                 n,
                 connect_concurrency,
             } => burst(&c, n, connect_concurrency).await,
+            Mode::Closed {
+                c,
+                conns,
+                secs,
+                warmup_secs,
+            } => closed(&c, conns, secs, warmup_secs).await,
         }
     })
 }
