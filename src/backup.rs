@@ -84,12 +84,16 @@ pub fn backup(settings: &Settings, dir: Option<PathBuf>) -> anyhow::Result<PathB
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
     let pg_dump = tool(settings, "pg_dump")?;
-    let now = Utc::now();
-    let name = file_name(now);
-    let path = dir.join(&name);
-    if path.exists() {
-        bail!("{} already exists (one backup per second)", path.display());
-    }
+    // Names have whole seconds: a second backup within the same second waits
+    // for the next one rather than overwrite the first.
+    let (name, path) = loop {
+        let name = file_name(Utc::now());
+        let path = dir.join(&name);
+        if !path.exists() {
+            break (name, path);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     // pg_dump writes a dot-file that retention ignores; only a complete dump
     // gets the real name, so a failure never leaves a backup that isn't one.
     let partial = dir.join(format!(".{name}.partial"));
