@@ -9,13 +9,14 @@ set -eu
 : "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
 export PGPASSWORD="$REPLICATION_PASSWORD"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  until pg_isready -q -h "${PRIMARY_HOST:-db}" -p 5432; do
+  until pg_isready -q -h "${PRIMARY_HOST:-db}" -p "${PRIMARY_PORT:-5432}"; do
     echo "replica: waiting for the primary"
     sleep 2
   done
   rm -rf "${PGDATA:?}"/*
-  pg_basebackup -h "${PRIMARY_HOST:-db}" -p 5432 -U "${REPLICATION_USER:-replicator}" \
+  pg_basebackup -h "${PRIMARY_HOST:-db}" -p "${PRIMARY_PORT:-5432}" -U "${REPLICATION_USER:-replicator}" \
     -D "$PGDATA" -R -X stream --checkpoint=fast --progress
   chmod 700 "$PGDATA"
 fi
-exec postgres -c hot_standby=on -c hot_standby_feedback=on
+# Extra arguments go to postgres (e.g. -c port=…).
+exec postgres -c hot_standby=on -c hot_standby_feedback=on "$@"
