@@ -38,6 +38,24 @@ pub enum Command {
     /// Serve a mock language model (Anthropic and OpenAI wire formats) with
     /// configurable latency and failures, for tests and demos.
     MockLlm(crate::mock_llm::MockOptions),
+    /// Dump the database (pg_dump, custom format, compressed) into the backup
+    /// directory, keep 7 daily, 4 weekly and 12 monthly backups, and print the
+    /// new file's path as the last line.
+    Backup {
+        /// Directory for the dump (default: `backup.dir`, BACKUP_DIR).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Restore a `backup` file into the database of DATABASE_URL, which must
+    /// be empty unless --force (one transaction: all or nothing).
+    Restore {
+        /// The `.dump` file `backup` wrote.
+        file: std::path::PathBuf,
+        /// Restore into a non-empty database: drop and recreate every object
+        /// the backup holds.
+        #[arg(long)]
+        force: bool,
+    },
     /// Watch a running instance: one row of CPU, memory, pool, cache hit
     /// rate, p95 and mailbox depths per interval, thresholds marked.
     Monitor(crate::monitor::MonitorOptions),
@@ -108,6 +126,13 @@ pub fn run(cli: Cli) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(migrate_cmd(&settings, action)))
         }
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
+        Command::Backup { dir } => crate::backup::backup(&settings, dir).map(|path| {
+            println!("{}", path.display());
+        }),
+        Command::Restore { file, force } => runtime().and_then(|rt| {
+            rt.block_on(crate::backup::restore(&settings, &file, force))
+                .map(|done| println!("{done}"))
+        }),
         Command::MockLlm(opts) => crate::mock_llm::run(opts),
         Command::Monitor(opts) => crate::monitor::run(opts),
     };

@@ -37,6 +37,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
     ("REMINDER_WEBHOOK_URL", "reminders.webhook_url"),
+    ("BACKUP_DIR", "backup.dir"),
+    ("PG_BIN_DIR", "backup.pg_bin_dir"),
 ];
 
 /// Prefix for setting any key from the environment:
@@ -145,6 +147,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub actors: ActorsSettings,
     pub reminders: ReminderSettings,
+    pub backup: BackupSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,6 +314,18 @@ pub struct ReminderSettings {
     pub poll_interval_ms: u64,
     /// May carry a token in its path or query, so it is never shown.
     pub webhook_url: Secret,
+}
+
+/// `health-agent backup` / `restore`: where dumps go, what is kept, and
+/// which PostgreSQL client tools run them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    pub dir: String,
+    pub pg_bin_dir: String,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -501,6 +516,21 @@ impl Settings {
             hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://"),
             "`reminders.webhook_url` (REMINDER_WEBHOOK_URL): expected empty or an http(s) URL",
         );
+        check(
+            !self.backup.dir.trim().is_empty(),
+            "`backup.dir` (BACKUP_DIR): expected a directory path",
+        );
+        check(
+            self.backup.keep_daily >= 1,
+            "`backup.keep_daily`: expected at least 1 (the newest backup is always kept)",
+        );
+        for (name, v) in [
+            ("backup.keep_daily", self.backup.keep_daily),
+            ("backup.keep_weekly", self.backup.keep_weekly),
+            ("backup.keep_monthly", self.backup.keep_monthly),
+        ] {
+            check(v <= 1000, &format!("`{name}`: expected 0 to 1000"));
+        }
         check(
             self.api.body_limit_bytes >= 1024,
             "`api.body_limit_bytes`: expected at least 1024",
@@ -842,6 +872,31 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("llm.embedding_provider"), "{e}");
+    }
+
+    #[test]
+    fn backup_settings_come_from_their_variables_and_are_checked() {
+        let s = load(&[
+            ("BACKUP_DIR", "/srv/backups"),
+            ("PG_BIN_DIR", "/opt/pg/bin"),
+        ])
+        .unwrap();
+        assert_eq!(s.backup.dir, "/srv/backups");
+        assert_eq!(s.backup.pg_bin_dir, "/opt/pg/bin");
+        assert_eq!(
+            (
+                s.backup.keep_daily,
+                s.backup.keep_weekly,
+                s.backup.keep_monthly
+            ),
+            (7, 4, 12)
+        );
+        let e = load(&[("BACKUP_DIR", " ")]).unwrap_err().0;
+        assert!(e.contains("BACKUP_DIR"), "{e}");
+        let e = load(&[("HEALTH_AGENT__BACKUP__KEEP_DAILY", "0")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("backup.keep_daily"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Health Agent API: HTTP layer, configuration and command line. The
 //! actors live in the `actors` crate; see ARCHITECTURE.md.
 
+pub mod backup;
 pub mod cache_keys;
 pub mod chat;
 pub mod cli;

@@ -52,6 +52,8 @@ fn every_subcommand_has_help() {
         vec!["migrate", "down", "--help"],
         vec!["migrate", "status", "--help"],
         vec!["config", "check", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

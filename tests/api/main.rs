@@ -2,6 +2,7 @@
 //! its own PostgreSQL database and Redis namespace from the local stack.
 
 mod backpressure;
+mod backup;
 mod cache;
 mod chat;
 mod cli;
