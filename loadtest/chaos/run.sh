@@ -275,6 +275,39 @@ if ((${#all[@]})); then
     "pending idempotency claims $(json "$v" pending_idempotency_claims) (with their write stored: $(json "$v" pending_claims_with_write))"
 fi
 
+# The verifier must be able to fail: with the server stopped, damage a copy
+# of what the run stored (lose an acknowledged food row, duplicate a reminder,
+# drop an XP event and an assistant row) and expect each to be reported.
+if ((${#all[@]})) && ! ((${#failed[@]})); then
+  say "verifier self-test: damaging the stored data on purpose"
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
+  pids=()
+  victim=$(python3 -c 'import json,sys
+for f in sys.argv[1:]:
+    for l in open(f):
+        r=json.loads(l)
+        if r["kind"]=="food" and r["ack"]: print(r["marker"]); sys.exit()' "${all[@]}")
+  devx psql -q -d ha_chaos -v victim="$victim" >/dev/null <<'SQL'
+DELETE FROM food_entries WHERE description = :'victim';
+INSERT INTO reminders (user_id, kind, message, daily_time, timezone)
+  SELECT user_id, kind, message, daily_time, timezone FROM reminders
+   WHERE message LIKE 'chaosreminder-%' LIMIT 1;
+DELETE FROM xp_events WHERE id = (SELECT x.id FROM xp_events x
+  JOIN food_entries f ON x.source_key = 'food:' || f.id LIMIT 1);
+DELETE FROM conversation_history WHERE id = (SELECT id FROM conversation_history
+  WHERE role = 'assistant' LIMIT 1);
+SQL
+  "$BIN/chaos" verify --database-url "$DB_URL" "${all[@]}" >"$RUN/verify-selftest.json" || true
+  caught=$(python3 -c 'import json,sys
+v=json.load(open(sys.argv[1])); i=v["invariants"]
+print(int(not v["pass"] and v["lost"] >= 1 and v["duplicated"] >= 1
+          and i["food_without_xp_event"] >= 1 and i["user_message_without_answer"] >= 1))' "$RUN/verify-selftest.json")
+  row verifier-selftest - - "$(json "$RUN/verify-selftest.json" lost)" "$(json "$RUN/verify-selftest.json" duplicated)" \
+    "$(python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["invariants"].values()))' "$RUN/verify-selftest.json")" \
+    - "$caught" "damage made on purpose must be reported"
+  ((caught)) || failed+=(verifier-selftest)
+fi
+
 echo
 column -t -s $'\t' "$SUMMARY" 2>/dev/null || cat "$SUMMARY"
 if ((${#failed[@]})); then
