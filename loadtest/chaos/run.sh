@@ -81,6 +81,7 @@ done
 
 say "building health-agent and chaos (${PROFILE:-debug})"
 cargo build "${build[@]}" --quiet -p health-agent --bin health-agent -p loadtest --bin chaos
+say "built in ${SECONDS}s"
 
 # ---------------------------------------------------------------------------
 # Our processes: every one is stopped by PID when the script ends.
@@ -209,7 +210,7 @@ run_fault() {
     "$(json "$v" duplicated)" "$broken" "$rec" "$ok" \
     "outage $((t2 - t0))ms; unacked $(json "$load" unacknowledged); 4xx $(json "$load" rejected_4xx); replay mismatches $(json "$load" replay_mismatch)"
   ((ok)) || failed+=("$f")
-  say "$f: $(tail -n1 "$SUMMARY" | tr '\t' ' ')"
+  say "$f: $(tail -n1 "$SUMMARY" | tr '\t' ' ') [${SECONDS}s since start]"
 }
 
 run_case() {
@@ -234,7 +235,7 @@ run_case() {
   esac
   mock_config "$MOCK_NORMAL"
   ((ok)) || failed+=("$c")
-  say "$c: $(tail -n1 "$SUMMARY" | tr '\t' ' ')"
+  say "$c: $(tail -n1 "$SUMMARY" | tr '\t' ' ') [${SECONDS}s since start]"
 }
 
 # A crash can leave a key claimed (its release never reached the database);
@@ -252,7 +253,7 @@ late_retry() {
   row late-retry "$(json "$out" requests)" "$(json "$out" acknowledged)" - - - - "$ok" \
     "replay mismatches $(json "$out" replay_mismatch); unacked $(json "$out" unacknowledged); 4xx $(json "$out" rejected_4xx)"
   ((ok)) || failed+=(late-retry)
-  say "late-retry: $(tail -n1 "$SUMMARY" | tr '\t' ' ')"
+  say "late-retry: $(tail -n1 "$SUMMARY" | tr '\t' ' ') [${SECONDS}s since start]"
 }
 
 for s in "${steps[@]}"; do
@@ -319,4 +320,4 @@ if ((${#failed[@]})); then
   done
   exit 1
 fi
-echo "CHAOS PASSED: ${steps[*]}"
+echo "CHAOS PASSED: ${steps[*]} (${SECONDS}s)"
