@@ -353,3 +353,68 @@ async fn a_retried_food_log_awards_xp_once() {
         1
     );
 }
+
+/// Found by the chaos suite (loadtest/chaos, PostgreSQL SIGINT under load): a
+/// write committed and answered 201, but storing its response failed, so
+/// the claim stayed pending; 60 s later it went stale and a retry with the
+/// same key logged the food a second time. A failed completion is retried in
+/// the background until it is stored.
+#[actix_web::test]
+async fn a_response_that_could_not_be_stored_at_first_is_still_replayed() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.create_user("dana").await.status(), 201);
+    // Completions fail (as if the database went away right after the write
+    // committed) until chaos_failed has a row.
+    app.db()
+        .await
+        .batch_execute(
+            "CREATE TABLE chaos_failed (n int);
+             CREATE FUNCTION fail_first_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NOT EXISTS (SELECT 1 FROM chaos_failed) THEN
+                 RAISE EXCEPTION 'injected: completion lost';
+               END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER fail_first_completion BEFORE UPDATE ON idempotency_keys
+               FOR EACH ROW WHEN (OLD.status IS NULL AND NEW.status IS NOT NULL)
+               EXECUTE FUNCTION fail_first_completion();",
+        )
+        .await
+        .unwrap();
+    let path = "/api/v1/users/dana/food";
+    let body = r#"{"description":"one apple","calories":95}"#;
+    let first = post(&app, path, body, "k-lost").await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    // The database is back.
+    app.db()
+        .await
+        .batch_execute("INSERT INTO chaos_failed VALUES (1)")
+        .await
+        .unwrap();
+
+    let stored = "SELECT count(*) FROM idempotency_keys WHERE key = 'k-lost' AND status = 201";
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&app, stored).await == 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Past the stale-claim window, the retry must replay, not run again.
+    app.db()
+        .await
+        .batch_execute("UPDATE idempotency_keys SET created_at = now() - interval '61 seconds'")
+        .await
+        .unwrap();
+    let retry = post(&app, path, body, "k-lost").await;
+    assert_eq!(retry.status(), 201);
+    assert!(replayed(&retry), "the retry ran the write again");
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM food_entries WHERE user_id = 'dana'"
+        )
+        .await,
+        1
+    );
+}
