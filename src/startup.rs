@@ -246,6 +246,7 @@ pub fn db_config(s: &Settings) -> DbConfig {
         mailbox_capacity: s.actors.db.mailbox_capacity,
         probe_interval: Duration::from_millis(d.probe_interval_ms),
         probe_timeout: Duration::from_millis(d.probe_timeout_ms),
+        replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
     }
 }
 
