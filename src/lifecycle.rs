@@ -1,10 +1,14 @@
 //! Stopping without failing a request: SIGTERM (or SIGINT) makes `/readyz`
-//! answer 503 while everything is still served for `api.drain_delay_ms`,
-//! then closes the listener and gives in-flight requests
-//! `api.shutdown_timeout_secs`; whatever still runs shortly before that is
-//! answered 503 (`middleware::drain`). A second signal stops at once.
+//! answer 503 while everything is still served for `api.drain_delay_ms` (a
+//! balancer that polls readiness stops sending), then shuts the listening
+//! socket (new connections are refused, which nginx retries elsewhere even
+//! for a POST) and serves the connections it has, each closed after its next
+//! response, and stops once none is open (a balancer drops its idle pooled
+//! ones itself), within `api.shutdown_timeout_secs`; whatever still runs
+//! shortly before that is answered 503 (`middleware::drain`). A second
+//! signal stops at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,15 +18,30 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Lifecycle {
     draining: AtomicBool,
+    /// The listener is closed: responses close their connections.
+    closing: AtomicBool,
     /// Turns true when requests still running must be answered now.
     deadline: watch::Sender<bool>,
+    /// Open client connections (see [`Connection`]).
+    open: Arc<AtomicUsize>,
+}
+
+/// Kept in each connection's extensions: counts it open until it closes.
+pub struct Connection(Arc<AtomicUsize>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
         Self {
             draining: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             deadline: watch::channel(false).0,
+            open: Arc::default(),
         }
     }
 }
@@ -30,6 +49,20 @@ impl Default for Lifecycle {
 impl Lifecycle {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Called for each accepted connection (`HttpServer::on_connect`).
+    pub fn connected(&self) -> Connection {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Connection(Arc::clone(&self.open))
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
     }
 
     pub(crate) fn deadline(&self) -> watch::Receiver<bool> {
@@ -42,6 +75,8 @@ impl Lifecycle {
 pub struct Shutdown {
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) server: ServerHandle,
+    /// A duplicate of the server's listening socket.
+    pub(crate) listener: Arc<std::net::TcpListener>,
     pub(crate) drain_delay: Duration,
     pub(crate) timeout: Duration,
 }
@@ -60,17 +95,38 @@ impl Shutdown {
         let me = self.clone();
         actix_web::rt::spawn(async move {
             tokio::time::sleep(me.drain_delay).await;
-            tracing::info!("stopping: listener closed, finishing in-flight requests");
-            let stopping = me.server.stop(true);
-            // Answer before actix closes the sockets at its own timeout.
+            // Refuse new connections (nginx retries a refused one elsewhere,
+            // a POST too) but keep serving the open ones: actix's own stop
+            // would drop idle keep-alive connections, and a balancer sending
+            // on one of them at that moment loses the request.
+            me.lifecycle.closing.store(true, Ordering::Release);
+            if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both) {
+                tracing::warn!(error = %e, "cannot close the listener");
+            }
+            tracing::info!(
+                open_connections = me.lifecycle.open_connections(),
+                "stopping: new connections refused; each open one closes after its next response"
+            );
+            // Answer what still runs before the timeout.
             let answer_by = me
                 .timeout
                 .saturating_sub((me.timeout / 2).min(Duration::from_secs(1)));
+            let lifecycle = Arc::clone(&me.lifecycle);
             actix_web::rt::spawn(async move {
                 tokio::time::sleep(answer_by).await;
-                me.lifecycle.deadline.send_replace(true);
+                lifecycle.deadline.send_replace(true);
             });
-            stopping.await;
+            // The balancer's pooled connections close after their next
+            // response or when it drops them idle (nginx: keepalive_timeout).
+            let started = tokio::time::Instant::now();
+            while me.lifecycle.open_connections() > 0 && started.elapsed() < me.timeout {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tracing::info!(
+                open_connections = me.lifecycle.open_connections(),
+                "stopping: connections closed"
+            );
+            me.server.stop(true).await;
         });
     }
 

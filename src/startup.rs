@@ -82,6 +82,8 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        // Shut at SIGTERM while actix keeps serving the open connections.
+        let listener_control = Arc::new(listener.try_clone()?);
         let shared = Arc::new(Shared::new(settings, db, cache, llm, metrics, prometheus));
 
         let s = &shared.settings.api;
@@ -91,6 +93,7 @@ impl Application {
             s.workers
         };
         let factory_shared = Arc::clone(&shared);
+        let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: its actors live on that thread.
             let state = web::Data::new(AppState::for_this_worker(Arc::clone(&factory_shared)));
@@ -119,6 +122,9 @@ impl Application {
         .workers(workers)
         // Our own handler drains first (lifecycle::Shutdown).
         .disable_signals()
+        .on_connect(move |_, ext| {
+            ext.insert(lifecycle.connected());
+        })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
         .listen(listener)?
@@ -141,6 +147,7 @@ impl Application {
         let shutdown = Shutdown {
             lifecycle: Arc::clone(&shared.lifecycle),
             server: server.handle(),
+            listener: listener_control,
             drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
             timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
         };

@@ -1,7 +1,7 @@
-//! A graceful stop that answers everyone. After SIGTERM the server keeps
-//! serving, but every response closes its connection (so a balancer's
-//! pooled connections go away and its new ones are refused and retried
-//! elsewhere once the listener closes); a request still running at the
+//! A graceful stop that answers everyone. Once the listener is closed the
+//! server keeps serving the connections it has, but every response closes
+//! its connection (so a balancer's pooled connections go away, and its new
+//! ones are refused and retried elsewhere); a request still running at the
 //! drain deadline is answered 503 with `Retry-After` instead of a socket
 //! closed under it. Its handler is dropped there: a transaction it had
 //! open rolls back, so nothing is half-written.
@@ -31,7 +31,7 @@ pub async fn drain(
     tokio::select! {
         res = next.call(req) => {
             let mut res = res?;
-            if lifecycle.is_draining() {
+            if lifecycle.is_closing() {
                 res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
             }
             Ok(res)
