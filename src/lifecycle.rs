@@ -103,6 +103,8 @@ impl Shutdown {
             if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both) {
                 tracing::warn!(error = %e, "cannot close the listener");
             }
+            // Stop actix's accept loop, which would log the shut socket's errors.
+            me.server.pause().await;
             tracing::info!(
                 open_connections = me.lifecycle.open_connections(),
                 "stopping: new connections refused; each open one closes after its next response"

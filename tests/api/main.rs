@@ -4,6 +4,7 @@
 mod backpressure;
 mod cache;
 mod chat;
+mod cluster;
 mod cli;
 mod errors;
 mod food;

@@ -196,6 +196,9 @@ impl DbShared {
         match (pools.replica, read_only, &self.replica_health) {
             (Some(replica), true, Some(h)) => {
                 if h.usable() {
+                    if h.take_stale_pool() {
+                        return (self.fresh_replica_pool(), false);
+                    }
                     (replica, false)
                 } else {
                     h.count_fallback_read();
@@ -203,6 +206,28 @@ impl DbShared {
                 }
             }
             _ => (pools.primary, true),
+        }
+    }
+
+    /// A new replica pool in place of one whose connections died with the
+    /// replica (each would fail one read before bb8 dropped it).
+    fn fresh_replica_pool(&self) -> PgPool {
+        let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
+        let (max, min) = {
+            let c = pools.primary.config();
+            (c.max_size, c.min_idle.unwrap_or(0))
+        };
+        let fresh = self
+            .recipe
+            .replica
+            .as_ref()
+            .map(|pg| self.recipe.pool(pg, max, min));
+        if let Some(fresh) = fresh {
+            tracing::info!("replica back: its pool is rebuilt");
+            pools.replica = Some(fresh.clone());
+            fresh
+        } else {
+            pools.primary.clone()
         }
     }
 
