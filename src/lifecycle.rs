@@ -100,7 +100,8 @@ impl Shutdown {
             // would drop idle keep-alive connections, and a balancer sending
             // on one of them at that moment loses the request.
             me.lifecycle.closing.store(true, Ordering::Release);
-            if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both) {
+            if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both)
+            {
                 tracing::warn!(error = %e, "cannot close the listener");
             }
             // Stop actix's accept loop, which would log the shut socket's errors.

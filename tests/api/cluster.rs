@@ -273,7 +273,10 @@ async fn load(cluster: Rc<Cluster>, clients: usize, stop: Rc<AtomicBool>) -> See
                     }
                     for path in ["food", "profile"] {
                         let r = cluster
-                            .req(reqwest::Method::GET, &format!("/api/v1/users/{user}/{path}"))
+                            .req(
+                                reqwest::Method::GET,
+                                &format!("/api/v1/users/{user}/{path}"),
+                            )
                             .send()
                             .await;
                         match r {
@@ -316,7 +319,10 @@ async fn assert_stored(cluster: &Cluster, seen: &Seen) {
         let unique: HashSet<&str> = stored.iter().copied().collect();
         assert_eq!(unique.len(), stored.len(), "duplicated entries for {user}");
         for d in descs {
-            assert!(unique.contains(d.as_str()), "acknowledged {d} of {user} lost");
+            assert!(
+                unique.contains(d.as_str()),
+                "acknowledged {d} of {user} lost"
+            );
         }
     }
 }
@@ -331,7 +337,11 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
     // Spread over the instances; nginx names the one that answered.
     let mut answered = HashSet::new();
     for _ in 0..30 {
-        let res = c.req(reqwest::Method::GET, "/api/health").send().await.unwrap();
+        let res = c
+            .req(reqwest::Method::GET, "/api/health")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         answered.insert(res.headers()["x-instance"].to_str().unwrap().to_owned());
     }
@@ -356,8 +366,16 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
         .await
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "cluster-rid-1");
-    let res = c.req(reqwest::Method::GET, "/api/v1/metrics").send().await.unwrap();
-    assert_eq!(res.status(), 401, "metrics must need the balancer's password");
+    let res = c
+        .req(reqwest::Method::GET, "/api/v1/metrics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        401,
+        "metrics must need the balancer's password"
+    );
     c.until_usable(true, Duration::from_secs(5)).await;
 
     // Read-your-writes, replay paused half of the time. Reloads after a
@@ -404,7 +422,10 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
         );
         if i % 10 == 0 {
             let r: Value = c
-                .req(reqwest::Method::POST, &format!("/api/v1/users/{user}/reminders"))
+                .req(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/users/{user}/reminders"),
+                )
                 .json(&json!({"type": "daily", "message": format!("r{i}"), "daily_time": "08:00"}))
                 .send()
                 .await
@@ -413,7 +434,10 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
                 .await
                 .unwrap();
             let list: Value = c
-                .req(reqwest::Method::GET, &format!("/api/v1/users/{user}/reminders"))
+                .req(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/users/{user}/reminders"),
+                )
                 .send()
                 .await
                 .unwrap()
@@ -447,13 +471,19 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
     for d in 1..=6 {
         // An uncached day: read by the loader, from the primary now.
         let res = c
-            .req(reqwest::Method::GET, &format!("/api/v1/users/{user}/food?date=2020-01-0{d}"))
+            .req(
+                reqwest::Method::GET,
+                &format!("/api/v1/users/{user}/food?date=2020-01-0{d}"),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
     }
-    assert!(c.fallback_reads().await > before, "fallback reads not counted");
+    assert!(
+        c.fallback_reads().await > before,
+        "fallback reads not counted"
+    );
     c.pause_replay(false).await;
     c.until_usable(true, Duration::from_secs(3)).await;
 
@@ -465,7 +495,10 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
         assert_eq!(c.replica(i).await["reachable"], false);
     }
     let res = c
-        .req(reqwest::Method::GET, &format!("/api/v1/users/{user}/food?date=2020-02-01"))
+        .req(
+            reqwest::Method::GET,
+            &format!("/api/v1/users/{user}/food?date=2020-02-01"),
+        )
         .send()
         .await
         .unwrap();
@@ -505,7 +538,9 @@ async fn the_production_shape_reads_its_writes_and_restarts_without_failing_requ
     let clients = actix_web::rt::spawn(load(Rc::clone(&cluster), 6, Rc::clone(&stop)));
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     let pid = c.pid(2);
-    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
     assert!(killed.unwrap().success());
     actix_web::rt::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);

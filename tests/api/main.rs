@@ -4,8 +4,8 @@
 mod backpressure;
 mod cache;
 mod chat;
-mod cluster;
 mod cli;
+mod cluster;
 mod errors;
 mod food;
 mod gamification;

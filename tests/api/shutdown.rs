@@ -74,7 +74,11 @@ async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
     let started = std::time::Instant::now();
     app.shutdown.begin();
     // While draining: not ready, but healthy, and still serving.
-    let ready = app.client.get(format!("{}/readyz", app.address)).send().await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await;
     let ready = ready.expect("served while draining");
     assert_eq!(ready.status(), 503, "readyz must say draining");
     assert_eq!(app.get_health().await.expect("health").status(), 200);

@@ -93,8 +93,7 @@ impl ReplicaHealth {
         }
         self.reachable.store(reachable, Ordering::Release);
         if let Some(lag) = lag {
-            self.lag_ms
-                .store(lag.as_millis() as u64, Ordering::Release);
+            self.lag_ms.store(lag.as_millis() as u64, Ordering::Release);
         }
         let lag_ms = self.lag_ms.load(Ordering::Acquire);
         let usable = reachable && lag.is_some_and(|l| l <= self.max_lag);
@@ -102,7 +101,11 @@ impl ReplicaHealth {
         if was && !usable {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("health_agent_db_replica_fallbacks_total").increment(1);
-            tracing::warn!(reachable, lag_ms, "replica not usable: reads go to the primary");
+            tracing::warn!(
+                reachable,
+                lag_ms,
+                "replica not usable: reads go to the primary"
+            );
         } else if !was && usable {
             tracing::info!(lag_ms, "replica usable: reads go to it");
         }
