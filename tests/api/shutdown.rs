@@ -56,7 +56,8 @@ async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
         ),
         ("HEALTH_AGENT__LLM__TIMEOUT_MS", "60000".into()),
         ("HEALTH_AGENT__LLM__RETRY_BUDGET_MS", "60000".into()),
-        ("HEALTH_AGENT__API__DRAIN_DELAY_MS", "300".into()),
+        // Long enough for the probes below on a loaded box.
+        ("HEALTH_AGENT__API__DRAIN_DELAY_MS", "2000".into()),
         ("HEALTH_AGENT__API__SHUTDOWN_TIMEOUT_SECS", "3".into()),
     ])
     .await;
@@ -95,10 +96,11 @@ async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
         assert!(body["error"].is_string() && body["timestamp"].is_string());
         assert!(body["detail"].as_str().unwrap().contains("shutting down"));
     }
+    // Drain 2 s, then answered 1 s before the 3 s timeout.
     let took = started.elapsed();
     assert!(
-        took < Duration::from_millis(3_300),
-        "answered within the shutdown timeout (took {took:?})"
+        took < Duration::from_millis(5_000),
+        "answered within drain + shutdown timeout (took {took:?})"
     );
     // Nothing of the cut-short chats was stored.
     assert_eq!(
