@@ -161,6 +161,7 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    pub drain_delay_ms: u64,
     pub keep_alive_secs: u64,
 }
 
@@ -176,6 +177,7 @@ pub struct DatabaseSettings {
     pub test_on_checkout: bool,
     pub probe_interval_ms: u64,
     pub probe_timeout_ms: u64,
+    pub replica_max_lag_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -476,6 +478,10 @@ impl Settings {
                 self.database.probe_interval_ms,
             ),
             ("database.probe_timeout_ms", self.database.probe_timeout_ms),
+            (
+                "database.replica_max_lag_ms",
+                self.database.replica_max_lag_ms,
+            ),
             ("cache.op_timeout_ms", self.cache.op_timeout_ms),
             ("cache.l1_ttl_ms", self.cache.l1_ttl_ms),
             ("cache.circuit_open_ms", self.cache.circuit_open_ms),

@@ -8,6 +8,7 @@ pub mod cli;
 pub use domain;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod middleware;
 pub mod mock_llm;
 pub mod monitor;

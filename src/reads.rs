@@ -145,7 +145,8 @@ where
         .await
 }
 
-/// A `Refill` of `key` by `load(db, user_id)`.
+/// A `Refill` of `key` by `load(db, user_id)`, read from the primary: it
+/// runs after a write, which the replica may not have replayed yet.
 fn refill<T, Fut>(
     state: &AppState,
     user_id: &str,
@@ -156,7 +157,7 @@ where
     T: Serialize,
     Fut: Future<Output = Result<T, DbError>> + 'static,
 {
-    let (db, user_id) = (state.db.clone(), user_id.to_owned());
+    let (db, user_id) = (state.db.primary(), user_id.to_owned());
     Refill::new(key.name, key.ttl, move || load(db.clone(), user_id.clone()))
 }
 

@@ -18,7 +18,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
-use crate::middleware::{auth, idempotency, observe, request_id};
+use crate::lifecycle::Shutdown;
+use crate::middleware::{auth, drain, idempotency, observe, request_id};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -28,6 +29,7 @@ pub struct Application {
     server: Server,
     shared: Arc<Shared>,
     reminders: Option<ReminderSchedulerHandle>,
+    shutdown: Shutdown,
 }
 
 /// The recorder is process-global; tests build many applications in one process.
@@ -80,6 +82,8 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        // Shut at SIGTERM while actix keeps serving the open connections.
+        let listener_control = Arc::new(listener.try_clone()?);
         let shared = Arc::new(Shared::new(settings, db, cache, llm, metrics, prometheus));
 
         let s = &shared.settings.api;
@@ -89,6 +93,7 @@ impl Application {
             s.workers
         };
         let factory_shared = Arc::clone(&shared);
+        let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: its actors live on that thread.
             let state = web::Data::new(AppState::for_this_worker(Arc::clone(&factory_shared)));
@@ -111,9 +116,15 @@ impl Application {
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
                 .wrap(Compress::default())
                 .wrap(from_fn(observe::observe))
+                .wrap(from_fn(drain::drain))
                 .wrap(from_fn(request_id::request_id))
         })
         .workers(workers)
+        // Our own handler drains first (lifecycle::Shutdown).
+        .disable_signals()
+        .on_connect(move |_, ext| {
+            ext.insert(lifecycle.connected());
+        })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
         .listen(listener)?
@@ -133,12 +144,20 @@ impl Application {
         };
 
         reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
+        let shutdown = Shutdown {
+            lifecycle: Arc::clone(&shared.lifecycle),
+            server: server.handle(),
+            listener: listener_control,
+            drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
+            timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
+        };
 
         Ok(Self {
             port,
             server,
             shared,
             reminders,
+            shutdown,
         })
     }
 
@@ -154,9 +173,16 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM: stop accepting, let in-flight requests
-    /// finish within `api.shutdown_timeout_secs`, then flush the metrics actor.
+    /// What SIGTERM does, for callers that stop the server themselves.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM: drain (see `lifecycle`), stop accepting,
+    /// answer in-flight requests within `api.shutdown_timeout_secs`, then
+    /// flush the metrics actor.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.shutdown.clone().on_signals()?;
         tracing::info!(port = self.port, "listening");
         let result = self.server.await;
         if let Some(scheduler) = &self.reminders {
@@ -246,6 +272,7 @@ pub fn db_config(s: &Settings) -> DbConfig {
         mailbox_capacity: s.actors.db.mailbox_capacity,
         probe_interval: Duration::from_millis(d.probe_interval_ms),
         probe_timeout: Duration::from_millis(d.probe_timeout_ms),
+        replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
     }
 }
 

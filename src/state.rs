@@ -13,6 +13,7 @@ use actors::metrics::MetricsHandle;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
+use crate::lifecycle::Lifecycle;
 use crate::middleware::auth::ApiKeys;
 
 /// Built once per process.
@@ -30,6 +31,8 @@ pub struct Shared {
     pub prometheus: PrometheusHandle,
     /// The reminder scheduler's gate (its claims and deliveries), for metrics.
     pub reminders: Gate,
+    /// Draining after SIGTERM, and the deadline to answer what is left.
+    pub lifecycle: Arc<Lifecycle>,
     slow_threshold_ms: AtomicU64,
 }
 
@@ -56,6 +59,7 @@ impl Shared {
             prometheus,
             slow_threshold_ms: AtomicU64::new(slow),
             reminders,
+            lifecycle: Arc::default(),
         }
     }
 

@@ -112,6 +112,7 @@ fn main() {
             mailbox_capacity: 100_000,
             probe_interval: Duration::from_millis(250),
             probe_timeout: Duration::from_millis(500),
+            replica_max_lag: Duration::from_millis(500),
         })
         .expect("pool");
         let arbiters: Vec<_> = (0..workers).map(|_| actix::Arbiter::new()).collect();

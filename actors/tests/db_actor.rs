@@ -18,6 +18,7 @@ fn config(url: String, mailbox_capacity: usize) -> DbConfig {
         mailbox_capacity,
         probe_interval: Duration::from_millis(250),
         probe_timeout: Duration::from_millis(500),
+        replica_max_lag: Duration::from_millis(500),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub db_url: String,
     pub client: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
+    /// What SIGTERM does to this server.
+    pub shutdown: health_agent::lifecycle::Shutdown,
 }
 
 /// Extra settings for one test, as environment strings.
@@ -61,6 +63,7 @@ impl TestApp {
         let app = Application::build(settings).await.expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
+        let shutdown = app.shutdown();
         actix_web::rt::spawn(app.run_until_stopped());
         let me = Self {
             address,
@@ -70,6 +73,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             handle,
+            shutdown,
         };
         me.wait_until_healthy(Duration::from_secs(5)).await;
         me

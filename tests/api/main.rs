@@ -6,6 +6,7 @@ mod backup;
 mod cache;
 mod chat;
 mod cli;
+mod cluster;
 mod errors;
 mod food;
 mod gamification;

@@ -12,6 +12,7 @@ mod messages;
 pub mod migrate;
 pub mod ops;
 mod probe;
+mod replica;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tokio_postgres::NoTls;
 pub use error::DbError;
 pub use messages::{DbOperation, Run};
 pub use probe::DbHealth;
+pub use replica::{ReplicaHealth, ReplicaSnapshot};
 
 use crate::gate::{Gate, Timing};
 use crate::trace;
@@ -43,6 +45,8 @@ pub struct DbConfig {
     pub mailbox_capacity: usize,
     pub probe_interval: Duration,
     pub probe_timeout: Duration,
+    /// Reads leave the replica while it is further behind the primary than this.
+    pub replica_max_lag: Duration,
 }
 
 /// Everything the `DbActor` instances share.
@@ -53,6 +57,7 @@ pub struct DbShared {
     recipe: PoolRecipe,
     gate: Gate,
     health: Arc<DbHealth>,
+    replica_health: Option<Arc<ReplicaHealth>>,
     query_timeout: Duration,
 }
 
@@ -137,11 +142,17 @@ impl DbShared {
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let health = DbHealth::new(cfg.probe_interval, cfg.probe_timeout);
         probe::spawn(recipe.primary.clone(), Arc::clone(&health));
+        let replica_health = recipe.replica.as_ref().map(|replica| {
+            let h = ReplicaHealth::new(cfg.probe_interval, cfg.probe_timeout, cfg.replica_max_lag);
+            replica::spawn(recipe.primary.clone(), replica.clone(), Arc::clone(&h));
+            h
+        });
         Ok(Arc::new(Self {
             pools: RwLock::new(pools),
             recipe,
             gate: Gate::new("db", cfg.mailbox_capacity),
             health,
+            replica_health,
             query_timeout: cfg.query_timeout,
         }))
     }
@@ -172,12 +183,51 @@ impl DbShared {
         self.pools().primary
     }
 
-    /// The pool an operation runs on: reads go to the replica when there is one.
-    pub(crate) fn pool_for(&self, read_only: bool) -> PgPool {
+    /// The replica's state, when one is configured.
+    pub fn replica_health(&self) -> Option<&Arc<ReplicaHealth>> {
+        self.replica_health.as_ref()
+    }
+
+    /// The pool an operation runs on, and whether it is the primary's: reads
+    /// go to the replica while it is up and close enough behind, otherwise
+    /// (counted) to the primary.
+    pub(crate) fn pool_for(&self, read_only: bool) -> (PgPool, bool) {
         let pools = self.pools();
-        match (pools.replica, read_only) {
-            (Some(replica), true) => replica,
-            _ => pools.primary,
+        match (pools.replica, read_only, &self.replica_health) {
+            (Some(replica), true, Some(h)) => {
+                if h.usable() {
+                    if h.take_stale_pool() {
+                        return (self.fresh_replica_pool(), false);
+                    }
+                    (replica, false)
+                } else {
+                    h.count_fallback_read();
+                    (pools.primary, true)
+                }
+            }
+            _ => (pools.primary, true),
+        }
+    }
+
+    /// A new replica pool in place of one whose connections died with the
+    /// replica (each would fail one read before bb8 dropped it).
+    fn fresh_replica_pool(&self) -> PgPool {
+        let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
+        let (max, min) = {
+            let c = pools.primary.config();
+            (c.max_size, c.min_idle.unwrap_or(0))
+        };
+        let fresh = self
+            .recipe
+            .replica
+            .as_ref()
+            .map(|pg| self.recipe.pool(pg, max, min));
+        if let Some(fresh) = fresh {
+            tracing::info!("replica back: its pool is rebuilt");
+            pools.replica = Some(fresh.clone());
+            fresh
+        } else {
+            pools.primary.clone()
         }
     }
 
@@ -261,6 +311,7 @@ impl Supervised for DbActor {
 pub struct DbHandle {
     addr: Addr<DbActor>,
     shared: Arc<DbShared>,
+    primary_only: bool,
 }
 
 impl DbHandle {
@@ -268,7 +319,20 @@ impl DbHandle {
     pub fn start(shared: Arc<DbShared>) -> Self {
         let for_actor = Arc::clone(&shared);
         let addr = Supervisor::start(move |_| DbActor { shared: for_actor });
-        Self { addr, shared }
+        Self {
+            addr,
+            shared,
+            primary_only: false,
+        }
+    }
+
+    /// The same actor, but every operation (reads too) runs on the primary:
+    /// for reloads after a write, which must see it whatever the replica's lag.
+    pub fn primary(&self) -> Self {
+        Self {
+            primary_only: true,
+            ..self.clone()
+        }
     }
 
     pub fn shared(&self) -> &Arc<DbShared> {
@@ -281,7 +345,11 @@ impl DbHandle {
         let ticket = self.shared.gate.admit()?;
         let (out, timing): (Result<O::Output, DbError>, Timing) = self
             .addr
-            .send(Run { op, ticket })
+            .send(Run {
+                op,
+                ticket,
+                primary: self.primary_only,
+            })
             .await
             .map_err(|e| crate::error::ActorError::from_mailbox("db", e))?;
         trace::record("db", O::NAME, timing);
