@@ -189,7 +189,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Actor(a) => a.into(),
             DbError::Unavailable(why) => {
-                tracing::warn!(%why, "database unavailable");
+                // At most a line a second, plus a count: an outage under load
+                // fails thousands of requests a second.
+                actors::lograte::DB_UNAVAILABLE.warn(why);
                 ApiError::Unavailable {
                     what: "database",
                     retry_after: Duration::from_secs(2),

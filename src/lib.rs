@@ -5,6 +5,7 @@ pub mod cache_keys;
 pub mod cli;
 pub use domain;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod middleware;
 pub mod mock_llm;

@@ -13,6 +13,7 @@ use actors::metrics::MetricsHandle;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
+use crate::connections::Connections;
 use crate::middleware::auth::ApiKeys;
 
 /// Built once per process.
@@ -30,6 +31,11 @@ pub struct Shared {
     pub prometheus: PrometheusHandle,
     /// The reminder scheduler's gate (its claims and deliveries), for metrics.
     pub reminders: Gate,
+    /// The scheduler's own database admission (its reserved connections):
+    /// a claim per poll plus a status update per delivery.
+    pub reminders_db: Gate,
+    /// Open client connections against the configured cap.
+    pub connections: Arc<Connections>,
     slow_threshold_ms: AtomicU64,
 }
 
@@ -45,6 +51,10 @@ impl Shared {
         let api_keys = ApiKeys::new(settings.api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
+        let reminders_db = Gate::new(
+            "db_reminders",
+            settings.actors.reminders.mailbox_capacity + 1,
+        );
         Self {
             running: Mutex::new(settings.clone()),
             settings,
@@ -56,6 +66,8 @@ impl Shared {
             prometheus,
             slow_threshold_ms: AtomicU64::new(slow),
             reminders,
+            reminders_db,
+            connections: Arc::new(Connections::default()),
         }
     }
 

@@ -1,7 +1,7 @@
 use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 
-use super::{DbActor, DbError, DbOperation, Run};
-use crate::gate::Timing;
+use super::{Checkout, DbActor, DbError, DbOperation, PgPool, Run, DOWN};
+use crate::gate::{Gate, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
 impl ServeError for DbError {
@@ -21,8 +21,10 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
         let pool = self.shared.pool_for(O::READ_ONLY);
+        let checkout = self.shared.checkout(&pool);
+        let gate = self.shared.gate().clone();
         let work = async move {
-            let mut conn = pool.get().await?;
+            let mut conn = checkout_within(&pool, checkout, &gate).await?;
             op.run(&mut conn).await
         };
         let deadline = self.shared.query_timeout;
@@ -34,6 +36,33 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             ctx.address().recipient(),
             work,
         )
+    }
+}
+
+/// A pooled connection within the checkout's wait. A queue longer than the
+/// target sheds the operation (`Overloaded`, 503 in milliseconds) instead of
+/// letting it wait `connection_timeout` for a 503 anyway.
+async fn checkout_within<'p>(
+    pool: &'p PgPool,
+    checkout: Checkout,
+    gate: &Gate,
+) -> Result<bb8::PooledConnection<'p, super::PgManager>, DbError> {
+    let wait = match checkout {
+        Checkout::Queue(wait) | Checkout::Connect(wait) => wait,
+        // An idle connection is taken on the first poll, before the deadline.
+        Checkout::Down => std::time::Duration::ZERO,
+    };
+    match tokio::time::timeout(wait, pool.get()).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => match checkout {
+            Checkout::Queue(_) => {
+                crate::lograte::DB_SHED
+                    .warn(format_args!("no connection free within {wait:?}; shed"));
+                Err(gate.shed().into())
+            }
+            Checkout::Connect(_) => Err(bb8::RunError::TimedOut.into()),
+            Checkout::Down => Err(DbError::Unavailable(DOWN.into())),
+        },
     }
 }
 
