@@ -118,9 +118,7 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         }
     }
     if changed("actors.reminders.mailbox_capacity") {
-        shared
-            .reminders_db
-            .resize(a.reminders.mailbox_capacity + 1);
+        shared.reminders_db.resize(a.reminders.mailbox_capacity + 1);
     }
     running.actors = a.clone();
     if changed("metrics.slow_request_threshold_ms") {

@@ -95,8 +95,11 @@ impl Application {
         let reserved = 2 * u64::from(d.pool_max_size + shared.settings.reminders.db_connections)
             + u64::from(shared.settings.cache.pool_max_size)
             + 512;
-        let max_connections =
-            crate::connections::cap(s.max_connections, crate::connections::raise_fd_limit(), reserved);
+        let max_connections = crate::connections::cap(
+            s.max_connections,
+            crate::connections::raise_fd_limit(),
+            reserved,
+        );
         if max_connections < s.max_connections {
             tracing::warn!(
                 configured = s.max_connections,

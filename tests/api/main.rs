@@ -16,6 +16,7 @@ mod migrations;
 mod monitor;
 mod observability;
 mod openapi;
+mod overload;
 mod profile;
 mod reminders;
 mod security;
