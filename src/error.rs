@@ -353,6 +353,50 @@ mod tests {
         }
     }
 
+    /// Collects what a test's subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_thousand_unavailable_errors_log_a_line_and_a_summary_not_a_thousand_lines() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                let e = ApiError::from(DbError::Unavailable(
+                    "no connection available in time".into(),
+                ));
+                assert_eq!(e.status_code(), 503);
+            }
+            actors::lograte::flush(Duration::from_secs(1));
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("database unavailable"))
+            .collect();
+        // One in full (two if a second boundary fell in between), one summary.
+        assert!((2..=3).contains(&lines.len()), "{text}");
+        assert!(
+            lines.last().unwrap().contains("suppressed=99"),
+            "the summary counts the rest: {text}"
+        );
+    }
+
     #[actix_web::test]
     async fn an_internal_error_does_not_reveal_its_cause() {
         let res = ApiError::Internal(anyhow::anyhow!("SELECT secret FROM t")).error_response();
