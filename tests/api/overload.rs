@@ -135,8 +135,9 @@ async fn while_health_says_the_database_is_down_reads_and_writes_fail_at_once() 
         assert!(res.headers().contains_key("retry-after"));
         let body = assert_error(res, 503).await;
         assert_eq!(body["detail"], "database is unavailable", "{body}");
+        // Waiting for the pool took 2 s; generous for a box shared with builds.
         assert!(
-            took < Duration::from_millis(250),
+            took < Duration::from_millis(1000),
             "request {i} took {took:?}"
         );
     }
@@ -205,7 +206,7 @@ async fn reminder_polls_keep_their_connections_while_http_saturates_the_db_gate(
     // The PATCH holds HTTP's only slot: other requests (cache misses) are refused.
     let mut n = 0;
     assert!(
-        wait_for(Duration::from_secs(5), || {
+        wait_for(Duration::from_secs(15), || {
             n += 1;
             let path = format!("/api/v1/users/ghost{n}");
             let app = &app;
@@ -225,7 +226,7 @@ async fn reminder_polls_keep_their_connections_while_http_saturates_the_db_gate(
     .unwrap();
 
     // Assert: the scheduler fires it while HTTP is still saturated.
-    let fired = wait_for(Duration::from_secs(5), || async {
+    let fired = wait_for(Duration::from_secs(10), || async {
         db.query_one(
             "SELECT count(*) FROM reminder_completions WHERE reminder_id = $1::text::uuid",
             &[&id],

@@ -21,10 +21,12 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
         let pool = self.shared.pool_for(O::READ_ONLY);
-        let checkout = self.shared.checkout(&pool);
-        let gate = self.shared.gate().clone();
+        let shared = std::sync::Arc::clone(&self.shared);
         let work = async move {
-            let mut conn = checkout_within(&pool, checkout, &gate).await?;
+            // Decided when the connection is asked for, not when the
+            // message arrived.
+            let checkout = shared.checkout(&pool);
+            let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
             op.run(&mut conn).await
         };
         let deadline = self.shared.query_timeout;

@@ -214,8 +214,9 @@ impl DbShared {
         if !self.database_up() {
             return Checkout::Down;
         }
-        let state = pool.state();
-        if state.idle_connections == 0 && state.connections >= pool.config().max_size {
+        // Not "no idle connection": one seen idle here may be taken by the
+        // time this operation asks, and a full pool is a queue either way.
+        if pool.state().connections >= pool.config().max_size {
             Checkout::Queue(self.queue_timeout())
         } else {
             Checkout::Connect(self.recipe.connection_timeout)
@@ -354,13 +355,13 @@ impl DbHandle {
     /// Runs `op` through the actor: fails fast with `Overloaded` when the gate
     /// is full, and records the mailbox and service time in the request trace.
     pub async fn run<O: DbOperation>(&self, op: O) -> Result<O::Output, DbError> {
+        let ticket = self.shared.gate.admit()?;
         // No wait for a pool that cannot connect: health knows within a second.
         if !self.shared.database_up()
             && self.shared.pool_for(O::READ_ONLY).state().idle_connections == 0
         {
             return Err(DbError::Unavailable(DOWN.into()));
         }
-        let ticket = self.shared.gate.admit()?;
         let (out, timing): (Result<O::Output, DbError>, Timing) = self
             .addr
             .send(Run { op, ticket })

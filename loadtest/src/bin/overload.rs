@@ -27,11 +27,19 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Parser)]
-#[command(name = "overload", about = "Overload and idle-socket load, latencies by status")]
+#[command(
+    name = "overload",
+    about = "Overload and idle-socket load, latencies by status"
+)]
 struct Cli {
     #[arg(long, default_value = "http://127.0.0.1:18310")]
     url: String,
-    #[arg(long, env = "API_KEY", default_value = "bench-key", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "API_KEY",
+        default_value = "bench-key",
+        hide_env_values = true
+    )]
     api_key: String,
     /// Requests go to PREFIX1..PREFIXN at random.
     #[arg(long, default_value_t = 1000)]
@@ -337,7 +345,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         match &cli.mode {
-            Mode::Db { conns, secs, path } => db(Arc::clone(&cli), *conns, *secs, path.clone()).await,
+            Mode::Db { conns, secs, path } => {
+                db(Arc::clone(&cli), *conns, *secs, path.clone()).await
+            }
             Mode::Idle { sockets, secs } => idle(Arc::clone(&cli), *sockets, *secs).await,
         }
     })
