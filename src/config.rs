@@ -163,6 +163,10 @@ pub struct ApiSettings {
     pub shutdown_timeout_secs: u64,
     pub drain_delay_ms: u64,
     pub keep_alive_secs: u64,
+    pub max_connections: usize,
+    pub backlog: u32,
+    pub client_request_timeout_ms: u64,
+    pub client_disconnect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,6 +177,7 @@ pub struct DatabaseSettings {
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
     pub connection_timeout_ms: u64,
+    pub queue_timeout_ms: u64,
     pub query_timeout_ms: u64,
     pub test_on_checkout: bool,
     pub probe_interval_ms: u64,
@@ -314,6 +319,8 @@ pub struct MetricsSettings {
 pub struct ReminderSettings {
     pub enabled: bool,
     pub poll_interval_ms: u64,
+    /// Connections reserved for the scheduler, outside `database.pool_max_size`.
+    pub db_connections: u32,
     /// May carry a token in its path or query, so it is never shown.
     pub webhook_url: Secret,
 }
@@ -464,6 +471,18 @@ impl Settings {
             "`database.pool_min_idle`: expected at most `database.pool_max_size`",
         );
         check(
+            (1..=100).contains(&self.reminders.db_connections),
+            "`reminders.db_connections`: expected 1 to 100",
+        );
+        check(
+            (1..=1_000_000).contains(&self.api.max_connections),
+            "`api.max_connections`: expected 1 to 1000000",
+        );
+        check(
+            (1..=65_535).contains(&self.api.backlog),
+            "`api.backlog`: expected 1 to 65535",
+        );
+        check(
             (1..=1000).contains(&self.cache.pool_max_size),
             "`cache.pool_max_size`: expected 1 to 1000",
         );
@@ -473,6 +492,15 @@ impl Settings {
                 self.database.connection_timeout_ms,
             ),
             ("database.query_timeout_ms", self.database.query_timeout_ms),
+            ("database.queue_timeout_ms", self.database.queue_timeout_ms),
+            (
+                "api.client_request_timeout_ms",
+                self.api.client_request_timeout_ms,
+            ),
+            (
+                "api.client_disconnect_timeout_ms",
+                self.api.client_disconnect_timeout_ms,
+            ),
             (
                 "database.probe_interval_ms",
                 self.database.probe_interval_ms,

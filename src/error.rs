@@ -189,7 +189,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Actor(a) => a.into(),
             DbError::Unavailable(why) => {
-                tracing::warn!(%why, "database unavailable");
+                // At most a line a second, plus a count: an outage under load
+                // fails thousands of requests a second.
+                actors::lograte::DB_UNAVAILABLE.warn(why);
                 ApiError::Unavailable {
                     what: "database",
                     retry_after: Duration::from_secs(2),
@@ -349,6 +351,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Collects what a test's subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_thousand_unavailable_errors_log_a_line_and_a_summary_not_a_thousand_lines() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                let e = ApiError::from(DbError::Unavailable(
+                    "no connection available in time".into(),
+                ));
+                assert_eq!(e.status_code(), 503);
+            }
+            actors::lograte::flush(Duration::from_secs(1));
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("database unavailable"))
+            .collect();
+        // One in full (two if a second boundary fell in between), one summary.
+        assert!((2..=3).contains(&lines.len()), "{text}");
+        assert!(
+            lines.last().unwrap().contains("suppressed=99"),
+            "the summary counts the rest: {text}"
+        );
     }
 
     #[actix_web::test]

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod cli;
 pub use domain;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod lifecycle;
 pub mod middleware;

@@ -454,9 +454,11 @@ pub struct MetricsResponse {
     pub system: SystemFigures,
     pub database: routes::metrics::DatabaseFigures,
     pub cache: CacheFigures,
-    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`.
+    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`, and
+    /// `db_reminders` (the scheduler's reserved database admission).
     pub actors: BTreeMap<String, ActorFigures>,
     pub requests: RequestFigures,
+    pub connections: crate::connections::ConnectionsSnapshot,
 }
 
 // ---------------------------------------------------------------------------

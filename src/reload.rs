@@ -26,6 +26,7 @@ pub const LIVE_KEYS: &[&str] = &[
     "metrics.slow_request_threshold_ms",
     "database.pool_max_size",
     "database.pool_min_idle",
+    "database.queue_timeout_ms",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -85,6 +86,13 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         running.database.pool_max_size = d.pool_max_size;
         running.database.pool_min_idle = d.pool_min_idle;
     }
+    if changed("database.queue_timeout_ms") {
+        let ms = new.database.queue_timeout_ms;
+        shared
+            .db
+            .set_queue_timeout(std::time::Duration::from_millis(ms));
+        running.database.queue_timeout_ms = ms;
+    }
     let a = &new.actors;
     for (key, gate, capacity) in [
         ("actors.db.mailbox_capacity", shared.db.gate(), a.db),
@@ -108,6 +116,9 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         if changed(key) {
             gate.resize(capacity.mailbox_capacity);
         }
+    }
+    if changed("actors.reminders.mailbox_capacity") {
+        shared.reminders_db.resize(a.reminders.mailbox_capacity + 1);
     }
     running.actors = a.clone();
     if changed("metrics.slow_request_threshold_ms") {

@@ -64,6 +64,7 @@ impl Application {
         let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;
         let llm = LlmShared::new(&llm_config(&settings)).context("llm settings")?;
         let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
+        actors::lograte::spawn_flusher();
         // Prometheus' histograms grow until upkeep runs.
         let upkeep = prometheus.clone();
         actix::spawn(async move {
@@ -74,7 +75,7 @@ impl Application {
             }
         });
 
-        let listener = TcpListener::bind((settings.api.host.as_str(), settings.api.port))
+        let listener = listen(&settings.api.host, settings.api.port, settings.api.backlog)
             .with_context(|| {
                 format!(
                     "cannot listen on {}:{}",
@@ -92,6 +93,26 @@ impl Application {
         } else {
             s.workers
         };
+        // Descriptors left for the pools (primary, replica, reminders'),
+        // Redis, the probe, LLM clients, listeners and files.
+        let d = &shared.settings.database;
+        let reserved = 2 * u64::from(d.pool_max_size + shared.settings.reminders.db_connections)
+            + u64::from(shared.settings.cache.pool_max_size)
+            + 512;
+        let max_connections = crate::connections::cap(
+            s.max_connections,
+            crate::connections::raise_fd_limit(),
+            reserved,
+        );
+        if max_connections < s.max_connections {
+            tracing::warn!(
+                configured = s.max_connections,
+                max_connections,
+                "api.max_connections lowered to fit the open-file limit"
+            );
+        }
+        shared.connections.set_max(max_connections);
+        let connections = Arc::clone(&shared.connections);
         let factory_shared = Arc::clone(&shared);
         let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
@@ -127,6 +148,13 @@ impl Application {
         })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
+        // actix counts this per worker; the setting is for the process.
+        .max_connections(max_connections.div_ceil(workers).max(1))
+        .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
+        .on_connect(move |_, ext| {
+            ext.insert(connections.opened());
+        })
         .listen(listener)?
         .run();
 
@@ -135,8 +163,17 @@ impl Application {
         let reminders = if shared.settings.reminders.enabled {
             let cfg = reminder_config(&shared.settings);
             let gate = shared.reminders.clone();
+            // Connections and permits of its own: HTTP load saturating the
+            // db gate and pool cannot make polls fail.
+            let db = shared
+                .db
+                .reserved(
+                    shared.reminders_db.clone(),
+                    shared.settings.reminders.db_connections,
+                )
+                .context("reminders.db_connections")?;
             Some(
-                ReminderSchedulerHandle::start(&cfg, gate, Arc::clone(&shared.db))
+                ReminderSchedulerHandle::start(&cfg, gate, db)
                     .context("reminder webhook client")?,
             )
         } else {
@@ -197,6 +234,28 @@ impl Application {
         }
         result
     }
+}
+
+/// Binds like `TcpListener::bind` (SO_REUSEADDR, as std does) but with our
+/// backlog: connections beyond `api.max_connections` wait there.
+fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(backlog.min(i32::MAX as u32) as i32))
+        {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
 }
 
 /// `kill -HUP` re-reads the configuration and applies what can change live
@@ -267,6 +326,7 @@ pub fn db_config(s: &Settings) -> DbConfig {
         pool_max_size: d.pool_max_size,
         pool_min_idle: d.pool_min_idle,
         connection_timeout: Duration::from_millis(d.connection_timeout_ms),
+        queue_timeout: Duration::from_millis(d.queue_timeout_ms),
         query_timeout: Duration::from_millis(d.query_timeout_ms),
         test_on_checkout: d.test_on_checkout,
         mailbox_capacity: s.actors.db.mailbox_capacity,

@@ -14,6 +14,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
 use crate::lifecycle::Lifecycle;
+
+use crate::connections::Connections;
 use crate::middleware::auth::ApiKeys;
 
 /// Built once per process.
@@ -33,6 +35,12 @@ pub struct Shared {
     pub reminders: Gate,
     /// Draining after SIGTERM, and the deadline to answer what is left.
     pub lifecycle: Arc<Lifecycle>,
+
+    /// The scheduler's own database admission (its reserved connections):
+    /// a claim per poll plus a status update per delivery.
+    pub reminders_db: Gate,
+    /// Open client connections against the configured cap.
+    pub connections: Arc<Connections>,
     slow_threshold_ms: AtomicU64,
 }
 
@@ -48,6 +56,10 @@ impl Shared {
         let api_keys = ApiKeys::new(settings.api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
+        let reminders_db = Gate::new(
+            "db_reminders",
+            settings.actors.reminders.mailbox_capacity + 1,
+        );
         Self {
             running: Mutex::new(settings.clone()),
             settings,
@@ -60,6 +72,9 @@ impl Shared {
             slow_threshold_ms: AtomicU64::new(slow),
             reminders,
             lifecycle: Arc::default(),
+
+            reminders_db,
+            connections: Arc::new(Connections::default()),
         }
     }
 

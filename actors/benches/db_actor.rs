@@ -107,6 +107,7 @@ fn main() {
             pool_max_size: pool_size,
             pool_min_idle: pool_size,
             connection_timeout: Duration::from_secs(5),
+            queue_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(5),
             test_on_checkout: false,
             mailbox_capacity: 100_000,

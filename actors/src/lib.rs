@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod gate;
 pub mod llm;
+pub mod lograte;
 pub mod metrics;
 pub mod reminders;
 pub mod supervise;

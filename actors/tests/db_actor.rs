@@ -13,6 +13,7 @@ fn config(url: String, mailbox_capacity: usize) -> DbConfig {
         pool_max_size: 4,
         pool_min_idle: 0,
         connection_timeout: Duration::from_secs(2),
+        queue_timeout: Duration::from_secs(2),
         query_timeout: Duration::from_secs(5),
         test_on_checkout: false,
         mailbox_capacity,

@@ -28,6 +28,7 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
+        &shared.reminders_db,
     ] {
         let s = gate.stats().snapshot();
         metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
@@ -126,6 +127,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
+        &shared.reminders_db,
     ] {
         let s = gate.stats().snapshot();
         actors.insert(
@@ -163,6 +165,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         "cache": shared.cache.snapshot(),
         "actors": actors,
         "requests": requests,
+        "connections": shared.connections.snapshot(),
     }))
 }
 

@@ -18,6 +18,7 @@ mod migrations;
 mod monitor;
 mod observability;
 mod openapi;
+mod overload;
 mod profile;
 mod reminders;
 mod security;

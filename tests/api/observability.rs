@@ -80,7 +80,7 @@ fn assert_metrics_shape(m: &Value) {
         .collect();
     assert_eq!(
         actors,
-        BTreeSet::from(["cache", "db", "llm", "metrics", "reminders"])
+        BTreeSet::from(["cache", "db", "db_reminders", "llm", "metrics", "reminders"])
     );
     for actor in actors {
         for k in [
@@ -97,6 +97,7 @@ fn assert_metrics_shape(m: &Value) {
             );
         }
     }
+    number("connections", &["open", "peak", "max"]);
     number(
         "requests",
         &[

@@ -1,7 +1,7 @@
 use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 
-use super::{DbActor, DbError, DbOperation, Run};
-use crate::gate::Timing;
+use super::{Checkout, DbActor, DbError, DbOperation, PgPool, Run, DOWN};
+use crate::gate::{Gate, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
 impl ServeError for DbError {
@@ -25,16 +25,17 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
         let (pool, on_primary) = self.shared.pool_for(O::READ_ONLY && !primary);
-        let health = on_primary.then(|| std::sync::Arc::clone(self.shared.health()));
+        let shared = std::sync::Arc::clone(&self.shared);
         let work = async move {
-            let mut conn = pool.get().await?;
+            // Decided when the connection is asked for, not when the
+            // message arrived.
+            let checkout = shared.checkout(&pool);
+            let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
             let out = op.run(&mut conn).await;
             // The primary answered a real query: health need not wait for
             // its own probe, which a saturated box may delay.
-            if let Some(h) = health {
-                if out.is_ok() {
-                    h.saw_answer();
-                }
+            if on_primary && out.is_ok() {
+                shared.health().saw_answer();
             }
             out
         };
@@ -47,6 +48,33 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             ctx.address().recipient(),
             work,
         )
+    }
+}
+
+/// A pooled connection within the checkout's wait. A queue longer than the
+/// target sheds the operation (`Overloaded`, 503 in milliseconds) instead of
+/// letting it wait `connection_timeout` for a 503 anyway.
+async fn checkout_within<'p>(
+    pool: &'p PgPool,
+    checkout: Checkout,
+    gate: &Gate,
+) -> Result<bb8::PooledConnection<'p, super::PgManager>, DbError> {
+    let wait = match checkout {
+        Checkout::Queue(wait) | Checkout::Connect(wait) => wait,
+        // An idle connection is taken on the first poll, before the deadline.
+        Checkout::Down => std::time::Duration::ZERO,
+    };
+    match tokio::time::timeout(wait, pool.get()).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => match checkout {
+            Checkout::Queue(_) => {
+                crate::lograte::DB_SHED
+                    .warn(format_args!("no connection free within {wait:?}; shed"));
+                Err(gate.shed().into())
+            }
+            Checkout::Connect(_) => Err(bb8::RunError::TimedOut.into()),
+            Checkout::Down => Err(DbError::Unavailable(DOWN.into())),
+        },
     }
 }
 

@@ -14,6 +14,7 @@ pub mod ops;
 mod probe;
 mod replica;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ pub struct DbConfig {
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
     pub connection_timeout: Duration,
+    /// How long an operation may wait for a pooled connection when every
+    /// connection is busy before it is shed (503).
+    pub queue_timeout: Duration,
     pub query_timeout: Duration,
     pub test_on_checkout: bool,
     pub mailbox_capacity: usize,
@@ -59,6 +63,24 @@ pub struct DbShared {
     health: Arc<DbHealth>,
     replica_health: Option<Arc<ReplicaHealth>>,
     query_timeout: Duration,
+    /// Milliseconds; live-tunable.
+    queue_timeout_ms: AtomicU64,
+    /// Set once the probe has seen the database: until then a request waits
+    /// up to `connection_timeout` as before (the server may start first).
+    seen_up: AtomicBool,
+}
+
+pub(crate) const DOWN: &str = "the database is down (health probe)";
+
+/// How long one operation may wait for a connection, and what a miss means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checkout {
+    /// Every connection is busy: a queue this long is overload.
+    Queue(Duration),
+    /// The pool is still opening connections: a connect is not a queue.
+    Connect(Duration),
+    /// Health says the database is down: take an idle connection or fail.
+    Down,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +176,63 @@ impl DbShared {
             health,
             replica_health,
             query_timeout: cfg.query_timeout,
+            queue_timeout_ms: AtomicU64::new(cfg.queue_timeout.as_millis() as u64),
+            seen_up: AtomicBool::new(false),
         }))
+    }
+
+    /// Pools and a gate of their own over the same database and health
+    /// probe, for background work (the reminder scheduler) that HTTP load
+    /// must not be able to starve: `connections` connections, admitted
+    /// through `gate`. Its operations wait up to
+    /// `connection_timeout` for a connection, since nobody waits on them.
+    pub fn reserved(&self, gate: Gate, connections: u32) -> Result<Arc<Self>, InvalidPoolSize> {
+        let pools = self.recipe.build(connections, connections.min(1))?;
+        Ok(Arc::new(Self {
+            pools: RwLock::new(pools),
+            recipe: self.recipe.clone(),
+            gate,
+            health: Arc::clone(&self.health),
+            replica_health: self.replica_health.clone(),
+            query_timeout: self.query_timeout,
+            queue_timeout_ms: AtomicU64::new(self.recipe.connection_timeout.as_millis() as u64),
+            seen_up: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.queue_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Applied live by a configuration reload.
+    pub fn set_queue_timeout(&self, timeout: Duration) {
+        self.queue_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the database is up as far as health knows; before its first
+    /// answer it counts as up.
+    fn database_up(&self) -> bool {
+        if self.health.is_connected() {
+            self.seen_up.store(true, Ordering::Relaxed);
+            true
+        } else {
+            !self.seen_up.load(Ordering::Relaxed)
+        }
+    }
+
+    /// The wait an operation on `pool` may spend getting a connection.
+    pub(crate) fn checkout(&self, pool: &PgPool) -> Checkout {
+        if !self.database_up() {
+            return Checkout::Down;
+        }
+        // Not "no idle connection": one seen idle here may be taken by the
+        // time this operation asks, and a full pool is a queue either way.
+        if pool.state().connections >= pool.config().max_size {
+            Checkout::Queue(self.queue_timeout())
+        } else {
+            Checkout::Connect(self.recipe.connection_timeout)
+        }
     }
 
     pub fn gate(&self) -> &Gate {
@@ -276,7 +354,7 @@ struct LogErrors;
 impl bb8::ErrorSink<tokio_postgres::Error> for LogErrors {
     fn sink(&self, e: tokio_postgres::Error) {
         metrics::counter!("health_agent_db_connection_errors_total").increment(1);
-        tracing::warn!(error = %e, "database connection failed");
+        crate::lograte::DB_CONNECT.warn(e);
     }
 
     fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
@@ -343,6 +421,18 @@ impl DbHandle {
     /// is full, and records the mailbox and service time in the request trace.
     pub async fn run<O: DbOperation>(&self, op: O) -> Result<O::Output, DbError> {
         let ticket = self.shared.gate.admit()?;
+        // No wait for a pool that cannot connect: health knows within a second.
+        if !self.shared.database_up()
+            && self
+                .shared
+                .pool_for(O::READ_ONLY && !self.primary_only)
+                .0
+                .state()
+                .idle_connections
+                == 0
+        {
+            return Err(DbError::Unavailable(DOWN.into()));
+        }
         let (out, timing): (Result<O::Output, DbError>, Timing) = self
             .addr
             .send(Run {
