@@ -335,8 +335,10 @@ pub async fn chat(
         )
     });
     let writes = tools.into_writes();
+    // Paid for by now: a busy pool is waited out, not shed.
     let saved = state
         .db
+        .patient()
         .run(SaveChatExchange {
             user_id: user_id.clone(),
             user_message: message,

@@ -21,6 +21,7 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             op,
             ticket,
             primary,
+            patient,
         } = msg;
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
@@ -29,7 +30,10 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         let work = async move {
             // Decided when the connection is asked for, not when the
             // message arrived.
-            let checkout = shared.checkout(&pool);
+            let checkout = match shared.checkout(&pool) {
+                Checkout::Queue(_) if patient => Checkout::Queue(shared.patient_wait()),
+                c => c,
+            };
             let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
             let out = op.run(&mut conn).await;
             // The primary answered a real query: health need not wait for

@@ -26,6 +26,8 @@ pub struct Run<O: DbOperation> {
     pub ticket: Ticket,
     /// Run on the primary even if the operation is a read.
     pub primary: bool,
+    /// Wait out a busy pool instead of being shed (`DbHandle::patient`).
+    pub patient: bool,
 }
 
 impl<O: DbOperation> Message for Run<O> {

@@ -221,6 +221,11 @@ impl DbShared {
         }
     }
 
+    /// How long patient work waits for a busy pool.
+    pub(crate) fn patient_wait(&self) -> Duration {
+        self.recipe.connection_timeout
+    }
+
     /// The wait an operation on `pool` may spend getting a connection.
     pub(crate) fn checkout(&self, pool: &PgPool) -> Checkout {
         if !self.database_up() {
@@ -390,6 +395,7 @@ pub struct DbHandle {
     addr: Addr<DbActor>,
     shared: Arc<DbShared>,
     primary_only: bool,
+    patient: bool,
 }
 
 impl DbHandle {
@@ -401,6 +407,7 @@ impl DbHandle {
             addr,
             shared,
             primary_only: false,
+            patient: false,
         }
     }
 
@@ -409,6 +416,18 @@ impl DbHandle {
     pub fn primary(&self) -> Self {
         Self {
             primary_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same actor, for work already paid for (a chat's save after its
+    /// model calls): when every connection is busy it waits up to
+    /// `connection_timeout` instead of the queue target, since shedding it
+    /// would throw away the completions. Such work is bounded by the LLM
+    /// family's capacity, so it cannot fill the queue by itself.
+    pub fn patient(&self) -> Self {
+        Self {
+            patient: true,
             ..self.clone()
         }
     }
@@ -439,6 +458,7 @@ impl DbHandle {
                 op,
                 ticket,
                 primary: self.primary_only,
+                patient: self.patient,
             })
             .await
             .map_err(|e| crate::error::ActorError::from_mailbox("db", e))?;
