@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
-use crate::middleware::{auth, idempotency, observe, request_id};
+use crate::middleware::{auth, idempotency, observe, rate_limit, request_id};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -107,6 +107,8 @@ impl Application {
                 .default_service(web::to(not_found))
                 // Inside auth: only authenticated requests claim keys.
                 .wrap(from_fn(idempotency::idempotency))
+                // Inside auth (per key), outside idempotency (a 429 claims nothing).
+                .wrap(from_fn(rate_limit::rate_limit))
                 .wrap(from_fn(auth::require_api_key))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
                 .wrap(Compress::default())
@@ -133,6 +135,12 @@ impl Application {
         };
 
         reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
+
+        // Rate limits: count live instances (the fallback's divisor).
+        if shared.cache.enabled() {
+            let cache = actors::cache::CacheHandle::start(Arc::clone(&shared.cache));
+            shared.rate_limiter.spawn_announcer(cache);
+        }
 
         Ok(Self {
             port,
@@ -222,6 +230,9 @@ fn cors(origins: &[String]) -> Cors {
             http::header::HeaderName::from_static("x-request-id"),
             http::header::RETRY_AFTER,
             idempotency::REPLAYED,
+            rate_limit::LIMIT,
+            rate_limit::REMAINING,
+            rate_limit::RESET,
         ])
         .max_age(600);
     origins.iter().fold(base, |c, o| {

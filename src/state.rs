@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
 use crate::middleware::auth::ApiKeys;
+use crate::middleware::rate_limit::RateLimiter;
 
 /// Built once per process.
 pub struct Shared {
@@ -31,6 +32,8 @@ pub struct Shared {
     /// The reminder scheduler's gate (its claims and deliveries), for metrics.
     pub reminders: Gate,
     slow_threshold_ms: AtomicU64,
+    /// Per-key budgets (live limits, the local fallback).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl Shared {
@@ -42,8 +45,9 @@ impl Shared {
         metrics: MetricsHandle,
         prometheus: PrometheusHandle,
     ) -> Self {
-        let api_keys = ApiKeys::new(settings.api_keys());
+        let api_keys = ApiKeys::with_admins(settings.api_keys(), settings.admin_api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
+        let settings_rate_limit = settings.rate_limit;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
         Self {
             running: Mutex::new(settings.clone()),
@@ -56,6 +60,7 @@ impl Shared {
             prometheus,
             slow_threshold_ms: AtomicU64::new(slow),
             reminders,
+            rate_limiter: Arc::new(RateLimiter::new(&settings_rate_limit)),
         }
     }
 

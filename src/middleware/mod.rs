@@ -4,4 +4,5 @@
 pub mod auth;
 pub mod idempotency;
 pub mod observe;
+pub mod rate_limit;
 pub mod request_id;

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: each starts the real server on a free port against
 //! its own PostgreSQL database and Redis namespace from the local stack.
 
+mod access;
 mod backpressure;
 mod cache;
 mod chat;
