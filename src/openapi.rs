@@ -70,6 +70,7 @@ const API_KEY: &str = "api_key";
         routes::users::clear_conversation,
         routes::food::log_food,
         routes::food::food_day,
+        routes::food::delete_food,
         routes::reminders::create_reminder,
         routes::reminders::list_reminders,
         routes::reminders::reminder_status,

@@ -3,6 +3,7 @@
 
 mod access;
 mod backpressure;
+mod bounds;
 mod cache;
 mod chat;
 mod cli;

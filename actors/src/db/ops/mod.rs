@@ -11,7 +11,9 @@ pub mod reminders;
 mod system;
 pub mod users;
 
-pub use food::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
+pub use food::{
+    DeleteFoodEntry, FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource,
+};
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
 pub use idempotency::{
