@@ -7,6 +7,7 @@ pub mod cli;
 pub use domain;
 pub mod config;
 pub mod error;
+pub mod housekeeping;
 pub mod middleware;
 pub mod mock_llm;
 pub mod monitor;

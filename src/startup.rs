@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
-use crate::middleware::{auth, idempotency, observe, rate_limit, request_id};
+use crate::middleware::{auth, idempotency, json_errors, observe, rate_limit, request_id};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -111,6 +111,8 @@ impl Application {
                 .wrap(from_fn(rate_limit::rate_limit))
                 .wrap(from_fn(auth::require_api_key))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
+                // Outside CORS: its rejections (and Swagger UI's 404s) become JSON.
+                .wrap(from_fn(json_errors::json_errors))
                 .wrap(Compress::default())
                 .wrap(from_fn(observe::observe))
                 .wrap(from_fn(request_id::request_id))
@@ -135,6 +137,8 @@ impl Application {
         };
 
         reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
+
+        crate::housekeeping::spawn(shared.settings.housekeeping, Arc::clone(&shared.db));
 
         // Rate limits: count live instances (the fallback's divisor).
         if shared.cache.enabled() {
@@ -237,7 +241,9 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600);
     origins.iter().fold(base, |c, o| {
         if o == "*" {
-            c.allow_any_origin()
+            // `*` itself, never the request's Origin echoed back (that would
+            // include `null`, sent by sandboxed documents); no credentials.
+            c.allow_any_origin().send_wildcard()
         } else {
             c.allowed_origin(o)
         }

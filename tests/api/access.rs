@@ -242,3 +242,88 @@ async fn with_redis_unreachable_the_instance_limits_alone_and_never_fails() {
         "fallback counted"
     );
 }
+
+#[actix_web::test]
+async fn docs_404s_and_cors_rejections_are_json_errors() {
+    let app = TestApp::spawn_with(vec![("CORS_ORIGINS", "https://app.example".into())]).await;
+    let res = app
+        .client
+        .get(format!("{}/api/docs/no-such-asset.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 404).await;
+    // Swagger UI itself still serves.
+    let res = app
+        .client
+        .get(format!("{}/api/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let res = app
+        .client
+        .request(Method::OPTIONS, format!("{}/api/v1/users", app.address))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let body = assert_error(res, 400).await;
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("Origin"),
+        "{body}"
+    );
+
+    let res = app
+        .client
+        .request(Method::OPTIONS, format!("{}/api/v1/users", app.address))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_wildcard_cors_origin_never_reflects_null_nor_allows_credentials() {
+    let app = TestApp::spawn_with(vec![("CORS_ORIGINS", "*".into())]).await;
+    for origin in ["null", "https://any.example"] {
+        let res = app
+            .client
+            .request(Method::OPTIONS, format!("{}/api/v1/users", app.address))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert_eq!(
+            h.get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            Some("*"),
+            "{origin}"
+        );
+        assert!(
+            !h.contains_key("access-control-allow-credentials"),
+            "{origin}"
+        );
+        let res = app
+            .request(Method::GET, "/api/v1/users/nobody")
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "*",
+            "{origin}"
+        );
+        assert!(!res
+            .headers()
+            .contains_key("access-control-allow-credentials"));
+    }
+}

@@ -17,7 +17,8 @@ pub use food::{
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
 pub use idempotency::{
-    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
+    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, PurgeIdempotencyKeys,
+    ReleaseIdempotencyKey,
 };
 pub use reminders::{
     ClaimDueReminders, CompleteReminder, CreateReminder, DeleteReminder, FiredReminder,
