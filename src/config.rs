@@ -568,8 +568,9 @@ impl Settings {
             }
         }
         check(
-            self.rate_limit.per_minute <= 1_000_000 && self.rate_limit.chat_per_minute <= 1_000_000,
-            "`rate_limit.per_minute` / `chat_per_minute`: expected 0 (off) to 1000000",
+            self.rate_limit.per_minute <= 60_000_000
+                && self.rate_limit.chat_per_minute <= 60_000_000,
+            "`rate_limit.per_minute` / `chat_per_minute`: expected 0 (off) to 60000000",
         );
         check(
             self.rate_limit.burst <= 1_000_000,

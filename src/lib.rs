@@ -18,3 +18,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod properties;
