@@ -164,9 +164,38 @@ pub async fn require_api_key(
         None => Err(ApiError::MissingApiKey),
         Some(k) => shared.api_keys.check(k).ok_or(ApiError::InvalidApiKey),
     };
+    // Every credential sent must hold: a wrong `Authorization` next to a
+    // right `X-API-Key` (or the other way round) is a wrong key.
     let verdict = verdict.and_then(|key| {
-        let admin_only = req.path().starts_with("/api/v1/admin/")
-            || (shared.settings.metrics.require_admin_key
+        let headers = req.headers();
+        let authorization = headers.get(header::AUTHORIZATION).map(|v| {
+            v.to_str().ok().and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .map(str::trim)
+            })
+        });
+        let x_api_key = headers
+            .get("x-api-key")
+            .map(|v| v.to_str().ok().map(str::trim));
+        let mut admin = key.admin;
+        for sent in [authorization, x_api_key].into_iter().flatten() {
+            match sent.and_then(|k| shared.api_keys.check(k)) {
+                Some(other) => admin &= other.admin,
+                None => return Err(ApiError::InvalidApiKey),
+            }
+        }
+        Ok(ClientKey { admin, ..key })
+    });
+    let verdict = verdict.and_then(|key| {
+        // Only where the method is served: others answer 405 for any key.
+        let served = req
+            .match_pattern()
+            .and_then(|p| crate::openapi::allowed_methods(&p))
+            .is_some_and(|m| m.split(", ").any(|x| x == req.method().as_str()));
+        let admin_only = served && req.path().starts_with("/api/v1/admin/")
+            || (served
+                && shared.settings.metrics.require_admin_key
                 && matches!(req.path(), "/metrics" | "/api/v1/metrics"));
         if admin_only && !key.admin {
             Err(ApiError::AdminKeyRequired)

@@ -56,9 +56,11 @@ impl LogFoodRequest {
     /// Validates every field and settles the nutrition: given values as
     /// given, else the table's estimate, else unknown (never made up).
     pub(crate) fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
+        // Counted before trimming, as the schema's maxLength counts it.
+        let raw_len = self.description.chars().count();
         let description = self.description.trim().to_owned();
         reject_nul("description", &description)?;
-        let len = description.chars().count();
+        let len = if description.is_empty() { 0 } else { raw_len };
         if len == 0 || len > MAX_DESCRIPTION_CHARS {
             return Err(ApiError::invalid_field(
                 "description",

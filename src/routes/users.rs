@@ -206,7 +206,7 @@ pub struct PatchProfileRequest {
     field: String,
     /// `null` removes the field; absent is a 400, not a removal.
     #[serde(deserialize_with = "present")]
-    #[schema(value_type = Value, required = true)]
+    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 
@@ -308,7 +308,7 @@ pub struct PatchPreferenceRequest {
     preference: String,
     /// `null` restores the default; absent is a 400.
     #[serde(deserialize_with = "present")]
-    #[schema(value_type = Value, required = true)]
+    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 

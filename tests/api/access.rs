@@ -327,3 +327,41 @@ async fn a_wildcard_cors_origin_never_reflects_null_nor_allows_credentials() {
             .contains_key("access-control-allow-credentials"));
     }
 }
+
+#[actix_web::test]
+async fn a_wrong_second_credential_is_a_wrong_key() {
+    let app = TestApp::spawn().await;
+    for (name, value) in [
+        ("Authorization", "Basic dXNlcjpwdw=="),
+        ("Authorization", "Bearer nope"),
+    ] {
+        let res = app
+            .client
+            .get(format!("{}/api/v1/users/nobody", app.address))
+            .header("X-API-Key", KEY)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, 403).await;
+    }
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users/nobody", app.address))
+        .header("X-API-Key", "nope")
+        .header("Authorization", format!("Bearer {KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403).await;
+    // Both right: fine.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users/nobody", app.address))
+        .header("X-API-Key", KEY)
+        .header("Authorization", format!("Bearer {KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
