@@ -918,6 +918,25 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_key_digest_and_rate_limits_are_checked() {
+        let e = load(&[("ADMIN_API_KEYS", "sha256:zz")]).unwrap_err().0;
+        assert!(e.contains("api.admin_api_keys"), "{e}");
+        let ok = load(&[("API_KEYS", &format!("sha256:{}", "ab".repeat(32)))]).unwrap();
+        assert_eq!(ok.api_keys().len(), 1);
+        let s = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "600"),
+            ("RATE_LIMIT_CHAT_PER_MINUTE", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.rate_limit.per_minute, s.rate_limit.chat_per_minute),
+            (600, 10)
+        );
+        let e = load(&[("RATE_LIMIT_PER_MINUTE", "-1")]).unwrap_err().0;
+        assert!(e.contains("rate_limit.per_minute"), "{e}");
+    }
+
+    #[test]
     fn a_malformed_database_url_is_rejected() {
         let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().0;
         assert!(e.contains("DATABASE_URL"), "{e}");

@@ -62,6 +62,12 @@ pub fn estimate_checked(
             "means {} g of {}; at most {MAX_GRAMS} g can be logged at once",
             e.grams, e.food
         )),
+        // Rounds to 0 g (".01/4 tbsp"): nothing to log, and the table
+        // requires grams > 0.
+        Some(e) if e.grams <= 0.0 => Err(format!(
+            "means less than 0.1 g of {}; give an amount that can be weighed",
+            e.food
+        )),
         other => Ok(other),
     }
 }
