@@ -167,7 +167,7 @@ pub struct PurgeIdempotencyKeys {
 }
 
 /// An arbitrary constant naming the purge's advisory lock.
-const PURGE_LOCK: i64 = 0x6861_6964_656d_70; // "haidemp"
+const PURGE_LOCK: i64 = 0x0068_6169_6465_6d70; // "haidemp"
 
 impl DbOperation for PurgeIdempotencyKeys {
     type Output = Option<u64>;
