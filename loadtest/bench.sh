@@ -2,6 +2,7 @@
 # Route benchmarks with wrk against a release build on the local stack.
 #
 #   loadtest/bench.sh [scenario ...]     scenarios: health xp food profile profile-uncached
+#                                        profile-ratelimited (a budget no run reaches: the cost of the check)
 #
 # Each scenario starts a fresh server (own database `ha_bench`, 1,000 seeded
 # users), warms it up, runs wrk, and prints req/s, p50/p99 and the server's
@@ -59,6 +60,7 @@ for s in "${@:-health xp food profile profile-uncached}"; do
       food) start; run "POST food" food.lua ;;
       profile) start; run "GET profile" get.lua profile ;;
       profile-uncached) start ENABLE_CACHE=false; run "GET profile (nocache)" get.lua profile ;;
+      profile-ratelimited) start RATE_LIMIT_PER_MINUTE=60000000; run "GET profile (rl)" get.lua profile ;;
       *) echo "unknown scenario $scenario" >&2; exit 2 ;;
     esac
     stop

@@ -59,6 +59,36 @@ pub enum Command {
     /// Watch a running instance: one row of CPU, memory, pool, cache hit
     /// rate, p95 and mailbox depths per interval, thresholds marked.
     Monitor(crate::monitor::MonitorOptions),
+    /// API key tools.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Print `sha256:<hex>` for a key, to put in API_KEYS / ADMIN_API_KEYS
+    /// instead of the key. Reads the key from stdin when not given (keeps
+    /// it out of the shell history).
+    Hash { key: Option<String> },
+}
+
+/// `keys hash`: the digest form of the argument or of stdin's first line.
+fn keys_cmd(action: KeysAction) -> anyhow::Result<()> {
+    let KeysAction::Hash { key } = action;
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    let key = key.trim();
+    anyhow::ensure!(!key.is_empty(), "no key given (argument or stdin)");
+    println!("{}", crate::middleware::auth::digest_form(key));
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +122,15 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Keys { action } => {
+            return match keys_cmd(action) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("health-agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         command => Cli { command },
     };
@@ -135,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::MockLlm(opts) => crate::mock_llm::run(opts),
         Command::Monitor(opts) => crate::monitor::run(opts),
+        Command::Keys { action } => keys_cmd(action),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

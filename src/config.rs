@@ -22,6 +22,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("API_PORT", "api.port"),
     ("API_KEYS", "api.api_keys"),
     ("API_KEY_SECRET", "api.api_key_secret"),
+    ("ADMIN_API_KEYS", "api.admin_api_keys"),
+    ("RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"),
+    ("RATE_LIMIT_CHAT_PER_MINUTE", "rate_limit.chat_per_minute"),
     ("CORS_ORIGINS", "api.cors_origins"),
     ("DATABASE_URL", "database.url"),
     ("DATABASE_URL_REPLICA", "database.replica_url"),
@@ -148,6 +151,8 @@ pub struct Settings {
     pub actors: ActorsSettings,
     pub reminders: ReminderSettings,
     pub backup: BackupSettings,
+    pub rate_limit: RateLimitSettings,
+    pub housekeeping: HousekeepingSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -158,6 +163,8 @@ pub struct ApiSettings {
     pub workers: usize,
     pub api_keys: Vec<Secret>,
     pub api_key_secret: Secret,
+    /// Keys that may also call `/api/v1/admin/*` (plain or `sha256:<hex>`).
+    pub admin_api_keys: Vec<Secret>,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
@@ -310,7 +317,31 @@ impl LlmSettings {
 pub struct MetricsSettings {
     pub enabled: bool,
     pub require_api_key: bool,
+    /// Only admin keys may read the metrics routes.
+    pub require_admin_key: bool,
     pub slow_request_threshold_ms: u64,
+}
+
+/// Per-API-key request budgets, shared by every instance through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests a minute for every limited route but the chat; 0 = off.
+    pub per_minute: u32,
+    /// Chats a minute (model cost); 0 = off.
+    pub chat_per_minute: u32,
+    /// Requests that may arrive at once; 0 = a whole minute's budget.
+    pub burst: u32,
+}
+
+/// Background clean-up that runs on every instance (one at a time).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSettings {
+    pub enabled: bool,
+    pub interval_ms: u64,
+    /// Rows deleted per statement (short transactions, short locks).
+    pub purge_batch: u32,
 }
 
 /// The reminder scheduler (one per process; safe on every instance).
@@ -431,6 +462,7 @@ impl Settings {
         self.llm.embedding_provider = self.llm.embedding_provider.trim().to_ascii_lowercase();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
+        self.api.admin_api_keys.retain(|k| !k.is_empty());
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -586,6 +618,36 @@ impl Settings {
                 &format!("`api.cors_origins` (CORS_ORIGINS): {origin:?} is not an http(s) origin"),
             );
         }
+        for (name, keys) in [
+            ("api.api_keys", &self.api.api_keys),
+            ("api.admin_api_keys", &self.api.admin_api_keys),
+        ] {
+            for k in keys {
+                if let Some(hex) = k.expose().strip_prefix("sha256:") {
+                    check(
+                        crate::middleware::auth::parse_digest(hex).is_some(),
+                        &format!("`{name}`: a `sha256:` key needs 64 hex digits after the prefix"),
+                    );
+                }
+            }
+        }
+        check(
+            self.rate_limit.per_minute <= 60_000_000
+                && self.rate_limit.chat_per_minute <= 60_000_000,
+            "`rate_limit.per_minute` / `chat_per_minute`: expected 0 (off) to 60000000",
+        );
+        check(
+            self.rate_limit.burst <= 1_000_000,
+            "`rate_limit.burst`: expected 0 (a minute's budget) to 1000000",
+        );
+        check(
+            (1_000..=86_400_000).contains(&self.housekeeping.interval_ms),
+            "`housekeeping.interval_ms`: expected 1000 to 86400000",
+        );
+        check(
+            (1..=100_000).contains(&self.housekeeping.purge_batch),
+            "`housekeeping.purge_batch`: expected 1 to 100000",
+        );
         problems.extend(self.llm.problems());
         if problems.is_empty() {
             Ok(())
@@ -618,6 +680,16 @@ impl Settings {
             .collect()
     }
 
+    /// The admin keys (they are accepted on every route too).
+    pub fn admin_api_keys(&self) -> Vec<&str> {
+        self.api
+            .admin_api_keys
+            .iter()
+            .map(Secret::expose)
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+
     /// The effective configuration as TOML, secrets redacted.
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
@@ -633,6 +705,7 @@ impl Settings {
                 "api.api_key_secret",
                 self.api.api_key_secret.expose().into(),
             ),
+            ("api.admin_api_keys", self.admin_api_keys().join("\n")),
             ("database.url", self.database.url.expose().into()),
             (
                 "database.replica_url",
@@ -931,6 +1004,25 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("backup.keep_daily"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_key_digest_and_rate_limits_are_checked() {
+        let e = load(&[("ADMIN_API_KEYS", "sha256:zz")]).unwrap_err().0;
+        assert!(e.contains("api.admin_api_keys"), "{e}");
+        let ok = load(&[("API_KEYS", &format!("sha256:{}", "ab".repeat(32)))]).unwrap();
+        assert_eq!(ok.api_keys().len(), 1);
+        let s = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "600"),
+            ("RATE_LIMIT_CHAT_PER_MINUTE", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.rate_limit.per_minute, s.rate_limit.chat_per_minute),
+            (600, 10)
+        );
+        let e = load(&[("RATE_LIMIT_PER_MINUTE", "-1")]).unwrap_err().0;
+        assert!(e.contains("rate_limit.per_minute"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub enum ApiError {
     MissingApiKey,
     #[error("Invalid API key")]
     InvalidApiKey,
+    /// 403: a valid client key on an admin route.
+    #[error("admin API key required")]
+    AdminKeyRequired,
+    /// 429: the key's budget is spent; `detail` names which one.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        what: &'static str,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -94,6 +103,13 @@ impl ApiError {
             }
             ApiError::Unavailable { what, .. } => Some(format!("{what} is unavailable")),
             ApiError::GatewayTimeout(what) => Some(format!("{what} did not answer in time")),
+            ApiError::AdminKeyRequired => {
+                Some("this route needs a key listed in ADMIN_API_KEYS".into())
+            }
+            ApiError::RateLimited { what, retry_after } => Some(format!(
+                "the {what} budget of this API key is spent; retry in {} s",
+                retry_after.as_secs().max(1)
+            )),
             ApiError::BadGateway(d) => Some(d.clone()),
             _ => None,
         }
@@ -102,7 +118,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Overloaded { retry_after, .. }
-            | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            | ApiError::Unavailable { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -135,7 +152,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::MissingApiKey => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidApiKey => StatusCode::FORBIDDEN,
+            ApiError::InvalidApiKey | ApiError::AdminKeyRequired => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

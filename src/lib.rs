@@ -10,6 +10,8 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod lifecycle;
+
+pub mod housekeeping;
 pub mod middleware;
 pub mod mock_llm;
 pub mod monitor;
@@ -20,3 +22,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod properties;

@@ -70,6 +70,7 @@ const API_KEY: &str = "api_key";
         routes::users::clear_conversation,
         routes::food::log_food,
         routes::food::food_day,
+        routes::food::delete_food,
         routes::reminders::create_reminder,
         routes::reminders::list_reminders,
         routes::reminders::reminder_status,
@@ -236,6 +237,33 @@ pub enum Goals {
     Many(Vec<String>),
 }
 
+/// The `value` of a profile or preference PATCH: a text (at most 500
+/// characters), a number, a boolean, a list of texts (`goals`) or `null`
+/// (removes it). Known fields narrow this further (`age` 1–130, ...).
+pub fn patch_value_schema() -> Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(500)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .max_length(Some(500)),
+                )
+                .max_items(Some(20)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
+}
+
 /// A profile as read: known fields typed and range-checked, `timezone`
 /// defaulting to `UTC`; any other field (names of `a-z 0-9 _`, at most 64
 /// characters) is kept as a string of at most 500 characters.
@@ -254,7 +282,10 @@ pub struct Profile {
     #[schema(nullable = false)]
     pub sex: Option<Sex>,
     /// An IANA time zone; decides the user's days (food log, streaks).
-    #[schema(example = "Europe/Berlin")]
+    #[schema(
+        example = "Europe/Berlin",
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub timezone: String,
     #[schema(nullable = false)]
     pub goals: Option<Goals>,
@@ -276,7 +307,11 @@ pub struct NewProfile {
     pub weight_kg: Option<f64>,
     #[schema(nullable = false)]
     pub sex: Option<Sex>,
-    #[schema(nullable = false, example = "Europe/Berlin")]
+    #[schema(
+        nullable = false,
+        example = "Europe/Berlin",
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub timezone: Option<String>,
     #[schema(nullable = false)]
     pub goals: Option<Goals>,
@@ -288,6 +323,8 @@ pub struct NewProfile {
 #[serde(rename_all = "snake_case")]
 pub enum Tone {
     Friendly,
+    Formal,
+    Casual,
     Professional,
     Motivational,
     Empathetic,
@@ -300,6 +337,8 @@ pub enum Brevity {
     Short,
     Medium,
     Long,
+    Brief,
+    Detailed,
 }
 
 /// Coaching preferences as read, defaults filled in; other preferences are
@@ -339,7 +378,10 @@ pub enum NewReminder {
         #[schema(pattern = r"^[0-2][0-9]:[0-5][0-9]$", example = "08:30")]
         daily_time: String,
         /// An IANA time zone; default the user's.
-        #[schema(example = "Europe/Berlin")]
+        #[schema(
+            example = "Europe/Berlin",
+            pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+        )]
         timezone: Option<String>,
     },
     /// Once, at `trigger_time`.
@@ -350,7 +392,10 @@ pub enum NewReminder {
         #[schema(format = DateTime, example = "2026-06-01T08:00:00Z")]
         trigger_time: String,
         /// An IANA time zone; default the user's.
-        #[schema(example = "Europe/Berlin")]
+        #[schema(
+            example = "Europe/Berlin",
+            pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+        )]
         timezone: Option<String>,
     },
 }
@@ -679,6 +724,6 @@ fn idempotency_key() -> Parameter {
                 .max_length(Some(255))
                 .pattern(Some(r"^[!-~]+$")),
         ))
-        .example(Some(serde_json::json!("7c1d2a90-food-2026-06-01")))
+        // No example: a fuzzer would send the one key with every POST.
         .build()
 }

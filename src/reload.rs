@@ -27,6 +27,9 @@ pub const LIVE_KEYS: &[&str] = &[
     "database.pool_max_size",
     "database.pool_min_idle",
     "database.queue_timeout_ms",
+    "rate_limit.per_minute",
+    "rate_limit.chat_per_minute",
+    "rate_limit.burst",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -125,6 +128,10 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         let ms = new.metrics.slow_request_threshold_ms;
         shared.set_slow_threshold_ms(ms);
         running.metrics.slow_request_threshold_ms = ms;
+    }
+    if running.rate_limit != new.rate_limit {
+        shared.rate_limiter.set(&new.rate_limit);
+        running.rate_limit = new.rate_limit;
     }
     Ok(ReloadReport {
         applied,
@@ -247,6 +254,18 @@ mod tests {
         assert_eq!(applied["database.pool_max_size"].new, 4);
         assert_eq!(applied.len(), 3);
         assert_eq!(restart, vec!["api.port", "api.workers"]);
+    }
+
+    #[test]
+    fn rate_limits_are_live() {
+        let new = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "600"),
+            ("HEALTH_AGENT__RATE_LIMIT__BURST", "9"),
+        ]);
+        let (applied, restart) = diff(&load(&[]), &new);
+        assert_eq!(applied["rate_limit.per_minute"].new, 600);
+        assert_eq!(applied["rate_limit.burst"].new, 9);
+        assert!(restart.is_empty(), "{restart:?}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
 use crate::lifecycle::Shutdown;
-use crate::middleware::{auth, drain, idempotency, observe, request_id};
+use crate::middleware::{auth, drain, idempotency, json_errors, observe, rate_limit, request_id};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -133,8 +133,12 @@ impl Application {
                 .default_service(web::to(not_found))
                 // Inside auth: only authenticated requests claim keys.
                 .wrap(from_fn(idempotency::idempotency))
+                // Inside auth (per key), outside idempotency (a 429 claims nothing).
+                .wrap(from_fn(rate_limit::rate_limit))
                 .wrap(from_fn(auth::require_api_key))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
+                // Outside CORS: its rejections (and Swagger UI's 404s) become JSON.
+                .wrap(from_fn(json_errors::json_errors))
                 .wrap(Compress::default())
                 .wrap(from_fn(observe::observe))
                 .wrap(from_fn(drain::drain))
@@ -188,6 +192,14 @@ impl Application {
             drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
             timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
         };
+
+        crate::housekeeping::spawn(shared.settings.housekeeping, Arc::clone(&shared.db));
+
+        // Rate limits: count live instances (the fallback's divisor).
+        if shared.cache.enabled() {
+            let cache = actors::cache::CacheHandle::start(Arc::clone(&shared.cache));
+            shared.rate_limiter.spawn_announcer(cache);
+        }
 
         Ok(Self {
             port,
@@ -307,11 +319,16 @@ fn cors(origins: &[String]) -> Cors {
             http::header::HeaderName::from_static("x-request-id"),
             http::header::RETRY_AFTER,
             idempotency::REPLAYED,
+            rate_limit::LIMIT,
+            rate_limit::REMAINING,
+            rate_limit::RESET,
         ])
         .max_age(600);
     origins.iter().fold(base, |c, o| {
         if o == "*" {
-            c.allow_any_origin()
+            // `*` itself, never the request's Origin echoed back (that would
+            // include `null`, sent by sandboxed documents); no credentials.
+            c.allow_any_origin().send_wildcard()
         } else {
             c.allowed_origin(o)
         }

@@ -17,6 +17,7 @@ use crate::lifecycle::Lifecycle;
 
 use crate::connections::Connections;
 use crate::middleware::auth::ApiKeys;
+use crate::middleware::rate_limit::RateLimiter;
 
 /// Built once per process.
 pub struct Shared {
@@ -42,6 +43,8 @@ pub struct Shared {
     /// Open client connections against the configured cap.
     pub connections: Arc<Connections>,
     slow_threshold_ms: AtomicU64,
+    /// Per-key budgets (live limits, the local fallback).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl Shared {
@@ -53,8 +56,9 @@ impl Shared {
         metrics: MetricsHandle,
         prometheus: PrometheusHandle,
     ) -> Self {
-        let api_keys = ApiKeys::new(settings.api_keys());
+        let api_keys = ApiKeys::with_admins(settings.api_keys(), settings.admin_api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
+        let settings_rate_limit = settings.rate_limit;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
         let reminders_db = Gate::new(
             "db_reminders",
@@ -75,6 +79,8 @@ impl Shared {
 
             reminders_db,
             connections: Arc::new(Connections::default()),
+
+            rate_limiter: Arc::new(RateLimiter::new(&settings_rate_limit)),
         }
     }
 

@@ -5,5 +5,7 @@
 pub mod auth;
 pub mod drain;
 pub mod idempotency;
+pub mod json_errors;
 pub mod observe;
+pub mod rate_limit;
 pub mod request_id;

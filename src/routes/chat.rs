@@ -126,6 +126,20 @@ fn turn(role: Role, content: String) -> ChatTurn {
     }
 }
 
+/// What the prompt takes from the profile and from memories, in characters
+/// (≈ 4 per token: about 500 tokens each), so no stored data can make every
+/// chat's prompt huge.
+const PROMPT_PROFILE_CHARS: usize = 2_000;
+const PROMPT_MEMORY_CHARS: usize = 2_000;
+
+/// The first `max` characters of `text`, marked when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 fn system_prompt(ctx: &ChatContext) -> String {
     let tone = ctx
         .preferences
@@ -144,7 +158,7 @@ fn system_prompt(ctx: &ChatContext) -> String {
          Today so far: {} food entries, {:.0} kcal, {:.0} g protein, {:.0} g carbs, {:.0} g fat. \
          Food-logging streak: {} days. Active reminders: {}.\n\
          What you know about the user:\n",
-        ctx.profile,
+        clip(&ctx.profile.to_string(), PROMPT_PROFILE_CHARS),
         ctx.food_entries_today,
         ctx.calories_today,
         ctx.protein_today,
@@ -153,8 +167,19 @@ fn system_prompt(ctx: &ChatContext) -> String {
         ctx.food_streak,
         ctx.reminders_active
     );
+    // Nearest first: what the budget leaves out is the least relevant.
+    let mut left = PROMPT_MEMORY_CHARS;
     for m in &ctx.memories {
-        p.push_str(&format!("- memory: the user {}\n", m.content));
+        let line = format!("- memory: the user {}\n", clip(&m.content, left));
+        let n = line.chars().count();
+        if n > left + 32 {
+            break;
+        }
+        left = left.saturating_sub(n);
+        p.push_str(&line);
+        if left == 0 {
+            break;
+        }
     }
     p
 }
@@ -359,4 +384,35 @@ pub async fn chat(
         timestamp: now_rfc3339(),
         user_id,
     }))
+}
+
+#[cfg(test)]
+mod prompt_budget {
+    use super::*;
+    use actors::db::ops::conversation::MemoryHit;
+
+    #[test]
+    fn a_huge_profile_and_many_memories_stay_within_the_budget() {
+        let profile: serde_json::Map<String, Value> = (0..3000)
+            .map(|i| (format!("f{i}"), Value::from("x".repeat(500))))
+            .collect();
+        let ctx = ChatContext {
+            profile: Value::Object(profile),
+            memories: (0..100)
+                .map(|i| MemoryHit {
+                    content: format!("likes food number {i} {}", "y".repeat(300)),
+                    distance: 0.1,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let p = system_prompt(&ctx);
+        let n = p.chars().count();
+        assert!(n < 5_000, "prompt of {n} chars");
+        assert!(
+            p.contains("likes food number 0"),
+            "the nearest memory stays"
+        );
+        assert!(!p.contains("likes food number 99"));
+    }
 }

@@ -51,6 +51,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/users/{user_id}/food", web::post().to(food::log_food))
                 .route("/users/{user_id}/food", web::get().to(food::food_day))
+                .route(
+                    "/users/{user_id}/food/{entry_id}",
+                    web::delete().to(food::delete_food),
+                )
                 .route("/users/{user_id}/xp", web::get().to(gamification::xp))
                 .route(
                     "/users/{user_id}/streaks",

@@ -7,6 +7,8 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 pub const KEY: &str = "test-key-1";
+/// Listed in ADMIN_API_KEYS for every test app.
+pub const ADMIN_KEY: &str = "test-admin-key";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -17,6 +19,9 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub address: String,
     pub db_url: String,
+    /// Redis key prefix; a second app given the same one shares the cache
+    /// and the rate-limit buckets.
+    pub cache_namespace: String,
     pub client: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
     /// What SIGTERM does to this server.
@@ -31,6 +36,7 @@ pub fn settings(db_url: &str, extra: &Env) -> Settings {
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), db_url.to_owned()),
         ("API_KEYS".into(), format!("{KEY},test-key-2")),
+        ("ADMIN_API_KEYS".into(), ADMIN_KEY.into()),
         ("API_PORT".into(), "0".into()),
         ("LOG_LEVEL".into(), "warn".into()),
         (
@@ -60,6 +66,7 @@ impl TestApp {
     pub async fn spawn_on(db_url: &str, extra: Env) -> Self {
         LazyLock::force(&TRACING);
         let settings = settings(db_url, &extra);
+        let cache_namespace = settings.cache.namespace.clone();
         let app = Application::build(settings).await.expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
@@ -68,6 +75,7 @@ impl TestApp {
         let me = Self {
             address,
             db_url: db_url.to_owned(),
+            cache_namespace,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()

@@ -418,3 +418,64 @@ async fn a_response_that_could_not_be_stored_at_first_is_still_replayed() {
         1
     );
 }
+
+#[actix_web::test]
+async fn expired_keys_are_purged_in_the_background_and_fresh_ones_stay() {
+    let app = crate::helpers::TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__HOUSEKEEPING__INTERVAL_MS", "1000".into()),
+        ("HEALTH_AGENT__HOUSEKEEPING__PURGE_BATCH", "3".into()),
+    ])
+    .await;
+    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(conn);
+    // 10 expired (several batches) and 2 inside their window.
+    db.execute(
+        "INSERT INTO idempotency_keys (api_key_hash, user_id, key, request_hash, status, created_at)
+         SELECT '\\x00'::bytea, 'u', 'old' || i, '\\x00'::bytea, 200,
+                now() - interval '25 hours'
+           FROM generate_series(1, 10) i
+         UNION ALL
+         SELECT '\\x00'::bytea, 'u', 'new' || i, '\\x00'::bytea, 200, now() - interval '23 hours'
+           FROM generate_series(1, 2) i",
+        &[],
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let left: i64 = db
+            .query_one(
+                "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'old%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} expired keys left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let fresh: i64 = db
+        .query_one(
+            "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'new%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fresh, 2);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("health_agent_idempotency_keys_purged_total") && l.ends_with(" 10")
+        ),
+        "purge counted"
+    );
+}

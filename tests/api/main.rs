@@ -1,8 +1,11 @@
 //! Black-box HTTP tests: each starts the real server on a free port against
 //! its own PostgreSQL database and Redis namespace from the local stack.
 
+mod access;
 mod backpressure;
 mod backup;
+
+mod bounds;
 mod cache;
 mod chat;
 mod cli;

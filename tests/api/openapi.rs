@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("DELETE", "/api/v1/users/{user_id}/reminders/{id}", false),
+    ("DELETE", "/api/v1/users/{user_id}/food/{entry_id}", false),
     ("GET", "/api/v1/users/{user_id}/xp", false),
     ("GET", "/api/v1/users/{user_id}/streaks", false),
     ("GET", "/api/v1/users/{user_id}/achievements", false),

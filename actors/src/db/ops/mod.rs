@@ -11,11 +11,14 @@ pub mod reminders;
 mod system;
 pub mod users;
 
-pub use food::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
+pub use food::{
+    DeleteFoodEntry, FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource,
+};
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
 pub use idempotency::{
-    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
+    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, PurgeIdempotencyKeys,
+    ReleaseIdempotencyKey,
 };
 pub use reminders::{
     ClaimDueReminders, CompleteReminder, CreateReminder, DeleteReminder, FiredReminder,
