@@ -40,6 +40,7 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
         "xp_events",
         "streaks",
         "achievements",
+        "saved_meals",
     ] {
         assert!(
             after_up.contains(&t.to_string()),
@@ -52,12 +53,12 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
     );
 
     let back = migrate::down(&mut c, 1).await.unwrap();
-    assert_eq!(back[0].version, 17);
+    assert_eq!(back[0].version, 18);
     assert!(migrate::pending(&mut c)
         .await
         .unwrap()
         .iter()
-        .any(|p| p.version == 17));
+        .any(|p| p.version == 18));
 
     migrate::down(&mut c, all.len()).await.unwrap();
     assert_eq!(tables(&c).await, vec!["schema_migrations".to_string()]);
