@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod food;
 pub mod gamification;
 pub mod idempotency;
+pub mod meals;
 pub mod reminders;
 mod system;
 pub mod users;
@@ -14,6 +15,10 @@ pub mod users;
 pub use food::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
+pub use meals::{
+    CreateMeal, DeleteMeal, GetMeal, GetMealHistory, ListMeals, LogMeal, LoggedMeal, MealFood,
+    MealHistory, MealHit, MealRow, MealTotals, NewMeal, SearchMeals, UpdateMeal,
+};
 pub use idempotency::{
     Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
 };
