@@ -17,8 +17,8 @@ use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, Deprecated, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
-    Schema, Type,
+    ContentBuilder, Deprecated, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response,
+    ResponseBuilder, Schema, Type,
 };
 use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -280,7 +280,6 @@ pub struct NewFormula {
     pub foods: Option<Vec<routes::meals::MealFoodRequest>>,
     pub from_suggestion: Option<String>,
 }
-
 
 /// `sex`, as stored (lowercase).
 #[derive(Serialize, ToSchema)]

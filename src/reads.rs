@@ -237,7 +237,12 @@ pub async fn refresh_meals(state: &AppState, user_id: &str) {
 /// and the meal's use count.
 pub async fn refresh_meal_log(state: &AppState, user_id: &str, date: NaiveDate) {
     use Changed::*;
-    refresh(state, user_id, vec![FoodDay(date), Xp(None), Streaks, Meals]).await;
+    refresh(
+        state,
+        user_id,
+        vec![FoodDay(date), Xp(None), Streaks, Meals],
+    )
+    .await;
 }
 
 /// After a chat exchange was stored: the new window and XP total when the

@@ -158,7 +158,10 @@ mod tests {
             },
             "I had my usual breakfast",
         );
-        assert!(r.contains("Logged your Usual breakfast (about 412 kcal)"), "{r}");
+        assert!(
+            r.contains("Logged your Usual breakfast (about 412 kcal)"),
+            "{r}"
+        );
     }
 
     #[test]

@@ -194,7 +194,11 @@ pub fn suggest(
         s.name = if named.insert(s.meal_time) {
             format!("Usual {}", s.meal_time.as_str())
         } else {
-            let mut name = format!("{}: {}", capitalise(s.meal_time.as_str()), s.foods.join(", "));
+            let mut name = format!(
+                "{}: {}",
+                capitalise(s.meal_time.as_str()),
+                s.foods.join(", ")
+            );
             if name.chars().count() > 200 {
                 name = name.chars().take(199).collect::<String>() + "…";
             }

@@ -168,7 +168,9 @@ impl<'a> Tools<'a> {
             .or_else(|| {
                 domain::meals::recognise(
                     &args.name,
-                    meals.iter().map(|m| (m.name.as_str(), m.keywords.as_slice())),
+                    meals
+                        .iter()
+                        .map(|m| (m.name.as_str(), m.keywords.as_slice())),
                 )
             })
             .ok_or_else(|| {

@@ -244,7 +244,9 @@ pub async fn chat(
         let meals = tools.saved_meals().await?;
         let named = coach::eaten_meal(
             &message,
-            meals.iter().map(|m| (m.name.as_str(), m.keywords.as_slice())),
+            meals
+                .iter()
+                .map(|m| (m.name.as_str(), m.keywords.as_slice())),
         );
         if let Some(meal) = named.map(|i| &meals[i]) {
             tools.queue_meal(meal, now, 1.0)?;
@@ -262,14 +264,18 @@ pub async fn chat(
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 memories: ctx.memories.iter().map(|m| m.content.clone()).collect(),
-                food_entries_today: ctx.food_entries_today as u32
-                    + meal.map_or(0, |m| m.1 as u32),
+                food_entries_today: ctx.food_entries_today as u32 + meal.map_or(0, |m| m.1 as u32),
                 calories_today: ctx.calories_today + meal.map_or(0.0, |m| m.2.calories),
                 protein_today: ctx.protein_today + meal.map_or(0.0, |m| m.2.protein_g),
                 food_streak: ctx.food_streak.max(0) as u32,
                 reminders_active: ctx.reminders_active as u32,
                 level: info.level,
-                xp: ctx.total_xp + if meal.is_some() { XpEvent::FoodLogged.xp() } else { 0 },
+                xp: ctx.total_xp
+                    + if meal.is_some() {
+                        XpEvent::FoodLogged.xp()
+                    } else {
+                        0
+                    },
                 logged_meal: meal.map(|m| (m.0.clone(), m.2.calories)),
             },
             &message,

@@ -10,9 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::food::FoodEntryResponse;
-use super::meals::{
-    self, parse_body, CreateMealRequest, MealFoodResponse, UpdateMealRequest,
-};
+use super::meals::{self, parse_body, CreateMealRequest, MealFoodResponse, UpdateMealRequest};
 use super::users::parse_user_id;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::openapi::{FormulaPath, NewFormula};

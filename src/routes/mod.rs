@@ -3,8 +3,8 @@
 pub(crate) mod admin;
 pub(crate) mod chat;
 pub(crate) mod food;
-pub(crate) mod gamification;
 pub(crate) mod formulas;
+pub(crate) mod gamification;
 pub(crate) mod health;
 pub(crate) mod meals;
 pub(crate) mod metrics;

@@ -15,12 +15,12 @@ pub mod users;
 pub use food::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
+pub use idempotency::{
+    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
+};
 pub use meals::{
     CreateMeal, DeleteMeal, GetMeal, GetMealHistory, ListMeals, LogMeal, LoggedMeal, MealFood,
     MealHistory, MealHit, MealRow, MealTotals, NewMeal, SearchMeals, UpdateMeal,
-};
-pub use idempotency::{
-    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
 };
 pub use reminders::{
     ClaimDueReminders, CompleteReminder, CreateReminder, DeleteReminder, FiredReminder,
