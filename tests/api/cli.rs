@@ -74,8 +74,8 @@ async fn migrate_down_1_then_up_round_trips_through_the_binary() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(run(&["migrate", "down", "1"]).contains("rolled back 017_performance_indexes"));
+    assert!(run(&["migrate", "down", "1"]).contains("rolled back 018_saved_meals"));
     assert!(run(&["migrate", "status"]).contains("pending"));
-    assert!(run(&["migrate", "up"]).contains("applied 017_performance_indexes"));
+    assert!(run(&["migrate", "up"]).contains("applied 018_saved_meals"));
     assert!(!run(&["migrate", "status"]).contains("pending"));
 }
