@@ -17,8 +17,8 @@ use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
-    Schema, Type,
+    ContentBuilder, Deprecated, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response,
+    ResponseBuilder, Schema, Type,
 };
 use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -37,6 +37,8 @@ pub const PUBLIC_PATHS: &[&str] = &[
 ];
 
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+/// The original service's paths, kept for its clients and marked deprecated.
+const LEGACY_PREFIX: &str = "/api/formulas";
 pub const DOCS_PATH: &str = "/api/docs";
 
 const BEARER: &str = "bearer";
@@ -76,6 +78,22 @@ const API_KEY: &str = "api_key";
         routes::reminders::reminder_status,
         routes::reminders::complete_reminder,
         routes::reminders::delete_reminder,
+        routes::meals::create_meal,
+        routes::meals::list_meals,
+        routes::meals::get_meal,
+        routes::meals::patch_meal,
+        routes::meals::delete_meal,
+        routes::meals::search_meals,
+        routes::meals::log_meal,
+        routes::meals::meal_suggestions,
+        routes::formulas::list_formulas,
+        routes::formulas::create_formula,
+        routes::formulas::get_formula,
+        routes::formulas::put_formula,
+        routes::formulas::delete_formula,
+        routes::formulas::search_formulas,
+        routes::formulas::use_formula,
+        routes::formulas::formula_suggestions,
         routes::gamification::xp,
         routes::gamification::streaks,
         routes::gamification::achievements,
@@ -106,6 +124,10 @@ const API_KEY: &str = "api_key";
         (name = "chat", description = "Talk to the coach."),
         (name = "users", description = "Users, their profile, preferences and conversation."),
         (name = "food", description = "The food log and its nutrition."),
+        (name = "meals", description = "Saved meals: save, find, log in one step, suggested \
+            from what a user repeats."),
+        (name = "formulas", description = "The original service's saved meals (`/api/formulas`), \
+            answered by the same code; deprecated: use `meals`."),
         (name = "reminders", description = "Daily and one-time reminders, delivered once."),
         (name = "gamification", description = "XP, levels, streaks and achievements."),
         (name = "operations", description = "Metrics and live configuration."),
@@ -216,8 +238,49 @@ pub struct ReminderPath {
     pub id: String,
 }
 
+/// One saved meal of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MealPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+    /// The meal's id; anything that is not a UUID names no meal (404).
+    #[param(format = "uuid", example = "3c9a4b1e-1f7d-4d8a-9d67-3f1f1f9c2a10")]
+    pub meal_id: String,
+}
+
+/// One formula of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FormulaPath {
+    /// The formula's id; anything that is not a UUID names no formula (404).
+    #[param(format = "uuid", example = "3c9a4b1e-1f7d-4d8a-9d67-3f1f1f9c2a10")]
+    pub id: String,
+}
+
 // ---------------------------------------------------------------------------
 // Bodies the handlers build as JSON values: their shape, read from the code.
+
+/// The original's body for saving: a meal's fields, and its `user_id`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "user_id": "alice", "name": "Usual breakfast", "keywords": ["oats"],
+    "foods": [{"description": "oats", "quantity": "1 cup"}, {"description": "banana"}]
+}))]
+pub struct NewFormula {
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$")]
+    pub user_id: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[schema(max_items = 20)]
+    pub keywords: Option<Vec<String>>,
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
+    pub foods: Option<Vec<routes::meals::MealFoodRequest>>,
+    pub from_suggestion: Option<String>,
+}
 
 /// `sex`, as stored (lowercase).
 #[derive(Serialize, ToSchema)]
@@ -637,6 +700,7 @@ impl Modify for Conventions {
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             let public = PUBLIC_PATHS.contains(&path.as_str());
+            let legacy = path.starts_with(LEGACY_PREFIX);
             let ops = [
                 (&mut item.get, false),
                 (&mut item.delete, false),
@@ -647,6 +711,9 @@ impl Modify for Conventions {
             for (op, is_post) in ops {
                 if let Some(op) = op.as_mut() {
                     apply(op, public, is_post);
+                    if legacy {
+                        op.deprecated = Some(Deprecated::True);
+                    }
                 }
             }
         }

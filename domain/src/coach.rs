@@ -16,6 +16,27 @@ pub struct CoachContext {
     pub reminders_active: u32,
     pub level: u32,
     pub xp: i64,
+    /// A saved meal this message logged (its name), with its calories.
+    pub logged_meal: Option<(String, f64)>,
+}
+
+/// Which saved meal (name, keywords) the user says they ate ("I had my
+/// usual breakfast"): a word of eating and the meal's name or a keyword.
+pub fn eaten_meal<'a>(
+    message: &str,
+    meals: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Option<usize> {
+    const EATING: &[&str] = &[
+        "had", "ate", "eaten", "eat", "eating", "having", "log", "logged", "finished",
+    ];
+    let said = message.to_lowercase();
+    let eating = said
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| EATING.contains(&w));
+    if !eating {
+        return None;
+    }
+    crate::meals::recognise(message, meals)
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -45,6 +66,9 @@ pub fn reply(ctx: &CoachContext, message: &str) -> String {
         )
     });
     let mut out = String::from("(offline mode) ");
+    if let Some((meal, kcal)) = &ctx.logged_meal {
+        let _ = write!(out, "Logged your {meal} (about {kcal:.0} kcal). ");
+    }
     let relevant: Vec<&String> = ctx
         .memories
         .iter()
@@ -115,6 +139,27 @@ mod tests {
         let r = reply(&ctx, "how am I doing?");
         assert!(
             r.contains("2 food entries") && r.contains("640 kcal") && r.contains("3 days"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_saved_meal_is_recognised_when_the_user_says_they_ate_it() {
+        let kw = vec!["oats".to_string()];
+        let meals = [("Usual breakfast", kw.as_slice())];
+        assert_eq!(eaten_meal("I had my usual breakfast", meals), Some(0));
+        assert_eq!(eaten_meal("just ate my oats", meals), Some(0));
+        assert_eq!(eaten_meal("what is in my usual breakfast?", meals), None);
+        assert_eq!(eaten_meal("I had toast", meals), None);
+        let r = reply(
+            &CoachContext {
+                logged_meal: Some(("Usual breakfast".into(), 412.4)),
+                ..Default::default()
+            },
+            "I had my usual breakfast",
+        );
+        assert!(
+            r.contains("Logged your Usual breakfast (about 412 kcal)"),
             "{r}"
         );
     }

@@ -17,6 +17,7 @@ use actors::db::ops::conversation::{
 use actors::llm::{ChatRequest, ChatTurn, Role};
 use chrono::{SubsecRound, Utc};
 use domain::coach::{self, CoachContext};
+use domain::gamification::XpEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -153,7 +154,7 @@ fn system_prompt(ctx: &ChatContext) -> String {
         .unwrap_or("medium");
     let mut p = format!(
         "You are a supportive health coach. Tone: {tone}. Length: {brevity}. \
-         Use the tools to log food, read the food summary, create reminders and read XP.\n\
+         Use the tools to log food or a saved meal, read the food summary, create reminders and read XP.\n\
          User profile: {}\n\
          Today so far: {} food entries, {:.0} kcal, {:.0} g protein, {:.0} g carbs, {:.0} g fat. \
          Food-logging streak: {} days. Active reminders: {}.\n\
@@ -259,8 +260,27 @@ pub async fn chat(
     };
     turns.push(turn(Role::User, message.clone()));
 
+    let timezone = domain::time::parse_timezone(&ctx.timezone).unwrap_or(chrono_tz::UTC);
+    let mut tools = Tools::new(&state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
+    // No model to call `log_meal`: the coach logs a saved meal the user
+    // says they ate, through the same tool.
+    let mut logged_meal = None;
+    if state.llm.is_offline() && ctx.exists {
+        let meals = tools.saved_meals().await?;
+        let named = coach::eaten_meal(
+            &message,
+            meals
+                .iter()
+                .map(|m| (m.name.as_str(), m.keywords.as_slice())),
+        );
+        if let Some(meal) = named.map(|i| &meals[i]) {
+            tools.queue_meal(meal, now, 1.0)?;
+            logged_meal = Some((meal.name.clone(), meal.foods.len(), meal.totals));
+        }
+    }
     let offline_reply = state.llm.may_answer_offline().then(|| {
         let info = domain::gamification::level_for_xp(ctx.total_xp);
+        let meal = logged_meal.as_ref();
         coach::reply(
             &CoachContext {
                 name: ctx
@@ -269,20 +289,24 @@ pub async fn chat(
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 memories: ctx.memories.iter().map(|m| m.content.clone()).collect(),
-                food_entries_today: ctx.food_entries_today as u32,
-                calories_today: ctx.calories_today,
-                protein_today: ctx.protein_today,
+                food_entries_today: ctx.food_entries_today as u32 + meal.map_or(0, |m| m.1 as u32),
+                calories_today: ctx.calories_today + meal.map_or(0.0, |m| m.2.calories),
+                protein_today: ctx.protein_today + meal.map_or(0.0, |m| m.2.protein_g),
                 food_streak: ctx.food_streak.max(0) as u32,
                 reminders_active: ctx.reminders_active as u32,
                 level: info.level,
-                xp: ctx.total_xp,
+                xp: ctx.total_xp
+                    + if meal.is_some() {
+                        XpEvent::FoodLogged.xp()
+                    } else {
+                        0
+                    },
+                logged_meal: meal.map(|m| (m.0.clone(), m.2.calories)),
             },
             &message,
         )
     });
     let system = system_prompt(&ctx);
-    let timezone = domain::time::parse_timezone(&ctx.timezone).unwrap_or(chrono_tz::UTC);
-    let mut tools = Tools::new(&state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
     let mut answer = String::new();
     for round in 0..=MAX_TOOL_ROUNDS {
         let completion = llm
@@ -378,7 +402,15 @@ pub async fn chat(
         .await?;
     drop(llm);
     let food_days: Vec<_> = saved.food.iter().map(|f| f.local_date).collect();
-    crate::reads::refresh_chat(&state, &user_id, window, saved.total_xp, &food_days).await;
+    crate::reads::refresh_chat(
+        &state,
+        &user_id,
+        window,
+        saved.total_xp,
+        &food_days,
+        saved.meals_logged > 0,
+    )
+    .await;
     Ok(web::Json(ChatResponse {
         response: answer,
         timestamp: now_rfc3339(),

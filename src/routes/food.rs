@@ -53,6 +53,23 @@ pub struct LogFoodRequest {
 }
 
 impl LogFoodRequest {
+    /// One food of a saved meal, settled as `POST …/food` settles an entry.
+    pub(crate) fn for_meal(
+        description: String,
+        quantity: Option<String>,
+        [calories, protein_g, carbs_g, fat_g]: [Option<f64>; 4],
+    ) -> Self {
+        Self {
+            description,
+            quantity,
+            timestamp: None,
+            calories,
+            protein_g,
+            carbs_g,
+            fat_g,
+        }
+    }
+
     /// Validates every field and settles the nutrition: given values as
     /// given, else the table's estimate, else unknown (never made up).
     pub(crate) fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
@@ -144,7 +161,7 @@ impl LogFoodRequest {
 
 /// RFC 3339 with an offset, at most a day ahead (clock skew, time zones) and
 /// at most a year back.
-fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
+pub(crate) fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
     let at = DateTime::parse_from_rfc3339(raw)
         .map_err(|e| {
             ApiError::invalid_field(

@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod llm;
+mod meals;
 mod migrations;
 mod monitor;
 mod observability;

@@ -40,6 +40,7 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
         "xp_events",
         "streaks",
         "achievements",
+        "saved_meals",
     ] {
         assert!(
             after_up.contains(&t.to_string()),

@@ -38,7 +38,7 @@ pub struct FoodEntryRow {
 
 impl FoodEntryRow {
     /// Reads the entry from `r` starting at column `at`.
-    fn from_row(r: &Row, at: usize) -> Self {
+    pub(crate) fn from_row(r: &Row, at: usize) -> Self {
         Self {
             id: r.get(at),
             user_id: r.get(at + 1),
@@ -119,6 +119,27 @@ pub(crate) async fn insert_entry(
     tz: Tz,
     e: &NewFoodEntry,
 ) -> Result<(FoodEntryRow, Option<Award>), DbError> {
+    let row = insert_entry_row(tx, user_id, tz, e).await?;
+    let awarded = award(
+        tx,
+        user_id,
+        XpEvent::FoodLogged,
+        &format!("food:{}", row.id),
+        e.logged_at,
+        tz,
+    )
+    .await?;
+    Ok((row, awarded))
+}
+
+/// Stores `e` on the user's local day in `tz` without awarding anything (a
+/// saved meal's foods are one event together).
+pub(crate) async fn insert_entry_row(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    tz: Tz,
+    e: &NewFoodEntry,
+) -> Result<FoodEntryRow, DbError> {
     let day = local_date(e.logged_at, tz);
     let source = e.source.as_str();
     let rows = tx
@@ -146,20 +167,9 @@ entry_columns!()
             ],
         )
         .await?;
-    let row = rows
-        .first()
+    rows.first()
         .map(|r| FoodEntryRow::from_row(r, 0))
-        .ok_or(DbError::NotFound)?;
-    let awarded = award(
-        tx,
-        user_id,
-        XpEvent::FoodLogged,
-        &format!("food:{}", row.id),
-        e.logged_at,
-        tz,
-    )
-    .await?;
-    Ok((row, awarded))
+        .ok_or(DbError::NotFound)
 }
 
 /// One local day of a user's food log.

@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod food;
 pub mod gamification;
 pub mod idempotency;
+pub mod meals;
 pub mod reminders;
 mod system;
 pub mod users;
@@ -19,6 +20,10 @@ pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
 pub use idempotency::{
     Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, PurgeIdempotencyKeys,
     ReleaseIdempotencyKey,
+};
+pub use meals::{
+    CreateMeal, DeleteMeal, GetMeal, GetMealHistory, ListMeals, LogMeal, LoggedMeal, MealFood,
+    MealHistory, MealHit, MealRow, MealTotals, NewMeal, SearchMeals, UpdateMeal,
 };
 pub use reminders::{
     ClaimDueReminders, CompleteReminder, CreateReminder, DeleteReminder, FiredReminder,
