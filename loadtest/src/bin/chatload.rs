@@ -211,9 +211,22 @@ async fn seed(c: &Common) -> anyhow::Result<()> {
                 }
                 let body = json!({"user_id": format!("{}{i}", c.user_prefix),
                                   "profile": {"timezone": "Europe/Paris"}});
-                match http.post(&url).json(&body).send().await {
-                    Ok(r) if r.status().is_success() || r.status() == 409 => {}
-                    _ => bad += 1,
+                // A server shedding load (503) is asked again, as Retry-After says.
+                let mut ok = false;
+                for _ in 0..20 {
+                    match http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status().is_success() || r.status() == 409 => {
+                            ok = true;
+                            break;
+                        }
+                        Ok(r) if r.status() == 503 => {
+                            tokio::time::sleep(Duration::from_millis(200)).await
+                        }
+                        _ => break,
+                    }
+                }
+                if !ok {
+                    bad += 1;
                 }
             }
         }));
