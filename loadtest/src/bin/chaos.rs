@@ -331,7 +331,19 @@ async fn worker(c: reqwest::Client, h: Http, t: Arc<Tally>, w: usize, deadline: 
             } else {
                 users[dice.next(users.len() as u64) as usize].clone()
             };
-            let food = (roll % 2 == 0).then(|| format!("chaosmeal-{m} banana"));
+            // No digits in what the model logs: the nutrition estimate would
+            // read the marker's numbers as a quantity, and an absurd one is
+            // (rightly) refused, so the chat would store no food.
+            let food = (roll % 2 == 0).then(|| {
+                let letters: String = m
+                    .chars()
+                    .map(|c| match c.to_digit(10) {
+                        Some(d) => char::from(b'a' + d as u8),
+                        None => c,
+                    })
+                    .collect();
+                format!("chaosmeal-{letters} banana")
+            });
             let msg = match &food {
                 Some(f) => format!("I had {f}"),
                 None => format!("How am I doing today? ({m})"),
