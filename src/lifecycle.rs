@@ -92,6 +92,10 @@ impl Shutdown {
             drain_delay_ms = self.drain_delay.as_millis() as u64,
             "stopping: /readyz answers 503, requests are still served"
         );
+        // From now on every answer closes its connection, so by the end of
+        // the drain a balancer holds no pooled connection to this instance
+        // that it could send a POST on just as the listener goes.
+        self.lifecycle.closing.store(true, Ordering::Release);
         let me = self.clone();
         actix_web::rt::spawn(async move {
             tokio::time::sleep(me.drain_delay).await;
@@ -99,7 +103,6 @@ impl Shutdown {
             // a POST too) but keep serving the open ones: actix's own stop
             // would drop idle keep-alive connections, and a balancer sending
             // on one of them at that moment loses the request.
-            me.lifecycle.closing.store(true, Ordering::Release);
             if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both)
             {
                 tracing::warn!(error = %e, "cannot close the listener");
