@@ -6,6 +6,9 @@
 //! Redis unreachable (or the cache disabled): each instance keeps a local
 //! bucket with the budget divided by the instances that announced
 //! themselves in the last 30 s: never unlimited, never failing a request.
+//! The two books are kept in step, so switching between them admits no
+//! extra requests: what Redis admits is mirrored into the local bucket, and
+//! what the local bucket admits is charged to Redis once it answers again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -82,9 +85,17 @@ pub struct RateLimiter {
     instances: AtomicU64,
     instance_id: String,
     epoch: Instant,
-    /// Theoretical arrival time (µs since `epoch`) per local bucket; keys
-    /// are authenticated API keys only, so this stays small.
-    local: Mutex<HashMap<(Budget, [u8; 32]), u64>>,
+    /// Local buckets; keys are authenticated API keys only, so this stays
+    /// small.
+    local: Mutex<HashMap<(Budget, [u8; 32]), LocalBucket>>,
+}
+
+#[derive(Default)]
+struct LocalBucket {
+    /// Theoretical arrival time, µs since `RateLimiter::epoch`.
+    tat: u64,
+    /// Admitted here while Redis was away, not yet charged to it.
+    owed: u32,
 }
 
 impl RateLimiter {
@@ -132,32 +143,66 @@ impl RateLimiter {
         self.instances.load(Ordering::Relaxed).max(1)
     }
 
-    /// A local GCRA bucket, this instance's share of `rate`.
+    fn with_bucket<T>(
+        &self,
+        budget: Budget,
+        key: &[u8; 32],
+        f: impl FnOnce(&mut LocalBucket, u64) -> T,
+    ) -> T {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        let mut buckets = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        f(buckets.entry((budget, *key)).or_default(), now)
+    }
+
+    /// A local GCRA bucket, this instance's share of `rate`. What it admits
+    /// is owed to the shared bucket.
     pub fn decide_locally(&self, budget: Budget, key: &[u8; 32], rate: Rate) -> RateDecision {
         let rate = rate.share(self.instances());
         let interval = rate.interval_us();
         let window = interval * u64::from(rate.capacity);
-        let now = self.epoch.elapsed().as_micros() as u64;
-        let mut buckets = self.local.lock().unwrap_or_else(PoisonError::into_inner);
-        let tat = buckets.entry((budget, *key)).or_insert(now);
-        let start = (*tat).max(now);
-        let next = start + interval;
-        let us = Duration::from_micros;
-        if next - now > window {
-            return RateDecision {
-                allowed: false,
-                remaining: 0,
-                retry_after: us(next - now - window),
-                reset: us(start - now),
-            };
-        }
-        *tat = next;
-        RateDecision {
-            allowed: true,
-            remaining: ((window - (next - now)) / interval) as u32,
-            retry_after: Duration::ZERO,
-            reset: us(next - now),
-        }
+        self.with_bucket(budget, key, |b, now| {
+            let start = b.tat.max(now);
+            let next = start + interval;
+            let us = Duration::from_micros;
+            if next - now > window {
+                return RateDecision {
+                    allowed: false,
+                    remaining: 0,
+                    retry_after: us(next - now - window),
+                    reset: us(start - now),
+                };
+            }
+            b.tat = next;
+            b.owed = b.owed.saturating_add(1);
+            RateDecision {
+                allowed: true,
+                remaining: ((window - (next - now)) / interval) as u32,
+                retry_after: Duration::ZERO,
+                reset: us(next - now),
+            }
+        })
+    }
+
+    /// Takes what this instance admitted alone, to charge it to Redis.
+    pub fn take_owed(&self, budget: Budget, key: &[u8; 32]) -> u32 {
+        self.with_bucket(budget, key, |b, _| std::mem::take(&mut b.owed))
+    }
+
+    /// Gives back a debt Redis did not take (it did not answer).
+    pub fn keep_owed(&self, budget: Budget, key: &[u8; 32], owed: u32) {
+        self.with_bucket(budget, key, |b, _| b.owed = b.owed.saturating_add(owed));
+    }
+
+    /// Mirrors a request Redis admitted into the local bucket, so a switch
+    /// to deciding alone starts from what this instance already took (at
+    /// most a full bucket: Redis may rightly give it more than its share).
+    pub fn mirror(&self, budget: Budget, key: &[u8; 32], rate: Rate) {
+        let rate = rate.share(self.instances());
+        let interval = rate.interval_us();
+        let window = interval * u64::from(rate.capacity);
+        self.with_bucket(budget, key, |b, now| {
+            b.tat = (b.tat.max(now) + interval).min(now + window);
+        });
     }
 
     /// Announces this instance every `ANNOUNCE_EVERY` and keeps the count
@@ -223,15 +268,22 @@ pub async fn rate_limit(
     };
     // The bucket is named by part of the key's digest, never the key.
     let bucket = format!("rl:{}:{}", budget.name(), hex(&key.digest[..16]));
+    let owed = limiter.take_owed(budget, &key.digest);
     let decision = match state
         .cache
-        .rate_limit(&bucket, rate.interval_us(), rate.capacity)
+        .rate_limit(&bucket, rate.interval_us(), rate.capacity, owed)
         .await
     {
-        Ok(d) => d,
+        Ok(d) => {
+            if d.allowed {
+                limiter.mirror(budget, &key.digest, rate);
+            }
+            d
+        }
         Err(_) => {
             metrics::counter!("health_agent_rate_limit_fallback_total", "budget" => budget.name())
                 .increment(1);
+            limiter.keep_owed(budget, &key.digest, owed);
             limiter.decide_locally(budget, &key.digest, rate)
         }
     };
@@ -285,6 +337,31 @@ mod tests {
         assert!(!d.allowed);
         assert!(d.retry_after <= Duration::from_secs(1), "{d:?}");
         assert!(l.rate(Budget::Chat).is_none(), "0 = off");
+    }
+
+    #[test]
+    fn what_one_book_admitted_counts_in_the_other() {
+        let l = limiter(60, 3);
+        let rate = l.rate(Budget::Api).unwrap();
+        let key = [3u8; 32];
+        // Two admitted by Redis leave one for the local bucket.
+        l.mirror(Budget::Api, &key, rate);
+        l.mirror(Budget::Api, &key, rate);
+        let local = (0..5)
+            .filter(|_| l.decide_locally(Budget::Api, &key, rate).allowed)
+            .count();
+        assert_eq!(local, 1);
+        // The one admitted locally is owed to Redis once, then paid.
+        assert_eq!(l.take_owed(Budget::Api, &key), 1);
+        assert_eq!(l.take_owed(Budget::Api, &key), 0);
+        l.keep_owed(Budget::Api, &key, 1);
+        assert_eq!(l.take_owed(Budget::Api, &key), 1, "kept when Redis failed");
+        // Mirroring never locks a key out for longer than a full bucket.
+        for _ in 0..100 {
+            l.mirror(Budget::Chat, &key, rate);
+        }
+        let d = l.decide_locally(Budget::Chat, &key, rate);
+        assert!(d.retry_after <= Duration::from_secs(1), "{d:?}");
     }
 
     #[test]

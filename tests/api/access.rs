@@ -244,6 +244,58 @@ async fn with_redis_unreachable_the_instance_limits_alone_and_never_fails() {
 }
 
 #[actix_web::test]
+async fn switching_between_redis_and_the_local_bucket_admits_nothing_extra() {
+    // A budget of 4 at once, refilling one per 10 s, with Redis behind a
+    // proxy that can freeze.
+    let redis = std::env::var("REDIS_URL").expect("REDIS_URL");
+    let proxy = crate::helpers::FreezableProxy::start(crate::helpers::host_port(&redis)).await;
+    let app = TestApp::spawn_with(vec![
+        ("REDIS_URL", proxy.url_for(&redis)),
+        ("RATE_LIMIT_PER_MINUTE", "6".into()),
+        ("HEALTH_AGENT__RATE_LIMIT__BURST", "4".into()),
+    ])
+    .await;
+    let redis_answers = || async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let health: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
+            if health["cache"] == "connected" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "Redis never answered: {health}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let xp = "/api/v1/users/nobody/xp";
+    let admitted = |status: StatusCode| usize::from(status != StatusCode::TOO_MANY_REQUESTS);
+    redis_answers().await;
+    let started = Instant::now();
+
+    // Two through Redis, then Redis freezes: the local bucket knows of them.
+    let mut total = 0;
+    for _ in 0..2 {
+        total += admitted(app.get(xp).await.status());
+    }
+    proxy.freeze(true);
+    for _ in 0..4 {
+        total += admitted(app.get(xp).await.status());
+    }
+    // Redis back: what was admitted alone is charged to the shared bucket.
+    proxy.freeze(false);
+    redis_answers().await;
+    for _ in 0..4 {
+        total += admitted(app.get(xp).await.status());
+    }
+    let refilled = (started.elapsed().as_secs_f64() / 10.0).ceil() as usize;
+    assert!(
+        total <= 4 + refilled,
+        "{total} admitted, the budget allows {}",
+        4 + refilled
+    );
+    assert!(total >= 4, "only {total} admitted");
+}
+
+#[actix_web::test]
 async fn docs_404s_and_cors_rejections_are_json_errors() {
     let app = TestApp::spawn_with(vec![("CORS_ORIGINS", "https://app.example".into())]).await;
     let res = app

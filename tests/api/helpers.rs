@@ -182,8 +182,9 @@ pub async fn assert_error(res: Response, status: u16) -> Value {
 
 pub use actors::testing::FreezableProxy;
 
-/// host:port of a postgres URL.
+/// host:port of a `scheme://[user@]host:port/rest` URL (PostgreSQL, Redis).
 pub fn host_port(url: &str) -> String {
-    let tail = url.rsplit_once('@').map(|(_, t)| t).unwrap_or(url);
+    let tail = url.split_once("://").map_or(url, |(_, t)| t);
+    let tail = tail.rsplit_once('@').map_or(tail, |(_, t)| t);
     tail.split('/').next().unwrap().to_owned()
 }

@@ -180,9 +180,10 @@ impl Handler<Replace> for CacheActor {
 
 /// GCRA on Redis' clock (one clock for every instance). The key holds the
 /// "theoretical arrival time" in µs; a request is allowed while it is at most
-/// `capacity` intervals ahead of now. Returns {allowed, remaining,
-/// retry_after_us, reset_us}. Redis replicates scripts by effects, so TIME
-/// inside is fine.
+/// `capacity` intervals ahead of now. ARGV[3] requests admitted elsewhere
+/// (an instance deciding alone while Redis was away) are charged first, at
+/// most a full bucket. Returns {allowed, remaining, retry_after_us,
+/// reset_us}. Redis replicates scripts by effects, so TIME inside is fine.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -190,6 +191,7 @@ local interval = tonumber(ARGV[1])
 local window = interval * tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
+tat = math.min(tat + interval * tonumber(ARGV[3]), now + window)
 local new_tat = tat + interval
 if new_tat - now > window then
   return {0, math.floor((window - (tat - now)) / interval), new_tat - now - window, tat - now}
@@ -206,6 +208,7 @@ impl Handler<RateLimit> for CacheActor {
             key,
             interval_us,
             capacity,
+            owed,
             ticket,
         } = msg;
         self.run("rate_limit", ticket, ctx, move |mut c| async move {
@@ -215,6 +218,7 @@ impl Handler<RateLimit> for CacheActor {
                 .arg(&key)
                 .arg(interval_us)
                 .arg(capacity)
+                .arg(owed)
                 .query_async(&mut c)
                 .await?;
             let us = |v: i64| std::time::Duration::from_micros(v.max(0) as u64);

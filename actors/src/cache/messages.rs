@@ -74,6 +74,9 @@ pub struct RateLimit {
     pub interval_us: u64,
     /// Requests that may come at once (the bucket's size).
     pub capacity: u32,
+    /// Requests admitted without the bucket (while Redis was away), charged
+    /// before this one is decided.
+    pub owed: u32,
     pub ticket: Ticket,
 }
 

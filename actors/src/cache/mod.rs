@@ -425,19 +425,22 @@ impl CacheHandle {
     }
 
     /// Takes one request from the shared GCRA bucket `key` (namespaced
-    /// here). Any error (Redis down, slow, circuit open, cache disabled)
-    /// is the caller's cue to fall back to a local bucket.
+    /// here), after charging `owed` requests admitted without it. Any error
+    /// (Redis down, slow, circuit open, cache disabled) is the caller's cue
+    /// to fall back to a local bucket.
     pub async fn rate_limit(
         &self,
         key: &str,
         interval_us: u64,
         capacity: u32,
+        owed: u32,
     ) -> Result<RateDecision, CacheError> {
         let key = self.shared.key(key);
         self.call("rate_limit", |ticket| RateLimit {
             key,
             interval_us,
             capacity,
+            owed,
             ticket,
         })
         .await
