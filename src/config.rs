@@ -169,6 +169,8 @@ pub struct ApiSettings {
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub drain_delay_ms: u64,
+    /// While draining, answer 503 to what a balancer re-sends elsewhere.
+    pub drain_turn_away_retryable: bool,
     pub keep_alive_secs: u64,
     pub max_connections: usize,
     pub backlog: u32,

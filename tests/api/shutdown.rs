@@ -108,3 +108,56 @@ async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
         0
     );
 }
+
+/// Behind nginx: while draining, what nginx re-sends elsewhere after a 503
+/// (reads, PUT, DELETE) is turned away, so nginx takes the instance out
+/// before its listener closes; writes it would not re-send are served, and
+/// the probes answer for themselves.
+#[actix_web::test]
+async fn a_draining_instance_turns_away_what_the_balancer_retries_and_serves_writes() {
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__API__DRAIN_DELAY_MS", "5000".into()),
+        (
+            "HEALTH_AGENT__API__DRAIN_TURN_AWAY_RETRYABLE",
+            "true".into(),
+        ),
+    ])
+    .await;
+    assert_eq!(app.create_user("drainer").await.status(), 201);
+    assert_eq!(app.get("/api/v1/users/drainer").await.status(), 200);
+
+    app.shutdown.begin();
+    let res = app.get("/api/v1/users/drainer").await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.headers()["connection"], "close");
+    assert!(res.json::<serde_json::Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("shutting down"));
+    assert_eq!(app.delete("/api/v1/users/drainer").await.status(), 503);
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1, "not run");
+    // A write nginx would not re-send is still served.
+    let res = app
+        .post_json(
+            "/api/v1/users/drainer/food",
+            &serde_json::json!({"description": "apple", "calories": 95}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let probe = |path: &'static str| {
+        let url = format!("{}{path}", app.address);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(probe("/livez").await, 200);
+    assert_eq!(probe("/readyz").await, 503);
+}
+
+#[actix_web::test]
+async fn by_default_a_draining_instance_still_serves_reads() {
+    let app = TestApp::spawn_with(vec![("HEALTH_AGENT__API__DRAIN_DELAY_MS", "5000".into())]).await;
+    assert_eq!(app.create_user("stayer").await.status(), 201);
+    app.shutdown.begin();
+    assert_eq!(app.get("/api/v1/users/stayer").await.status(), 200);
+}
