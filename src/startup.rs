@@ -111,7 +111,12 @@ impl Application {
                 "api.max_connections lowered to fit the open-file limit"
             );
         }
-        shared.connections.set_max(max_connections);
+        // A connection silent this long may be closed at the cap; real
+        // clients send their request at once.
+        let silent_for =
+            Duration::from_millis(s.client_request_timeout_ms / 2).min(Duration::from_secs(1));
+        shared.connections.set_max(max_connections, silent_for);
+        shared.connections.spawn_evictor();
         let connections = Arc::clone(&shared.connections);
         let factory_shared = Arc::clone(&shared);
         let lifecycle = Arc::clone(&shared.lifecycle);
@@ -147,17 +152,21 @@ impl Application {
         .workers(workers)
         // Our own handler drains first (lifecycle::Shutdown).
         .disable_signals()
-        .on_connect(move |_, ext| {
-            ext.insert(lifecycle.connected());
-        })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
         // actix counts this per worker; the setting is for the process.
-        .max_connections(max_connections.div_ceil(workers).max(1))
+        // Above the cap, so a new connection gets in and evicts a silent one.
+        .max_connections(
+            crate::connections::accept_limit(max_connections)
+                .div_ceil(workers)
+                .max(1),
+        )
         .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
         .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
-        .on_connect(move |_, ext| {
-            ext.insert(connections.opened());
+        // One callback: a second `on_connect` would replace the first.
+        .on_connect(move |io, ext| {
+            ext.insert(connections.opened(crate::connections::duplicate(io)));
+            ext.insert(lifecycle.connected());
         })
         .listen(listener)?
         .run();
