@@ -111,12 +111,7 @@ impl Application {
                 "api.max_connections lowered to fit the open-file limit"
             );
         }
-        // A connection silent this long may be closed at the cap; real
-        // clients send their request at once.
-        let silent_for =
-            Duration::from_millis(s.client_request_timeout_ms / 2).min(Duration::from_secs(1));
-        shared.connections.set_max(max_connections, silent_for);
-        shared.connections.spawn_evictor();
+        shared.connections.set_max(max_connections);
         let connections = Arc::clone(&shared.connections);
         let factory_shared = Arc::clone(&shared);
         let lifecycle = Arc::clone(&shared.lifecycle);
@@ -155,17 +150,12 @@ impl Application {
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
         // actix counts this per worker; the setting is for the process.
-        // Above the cap, so a new connection gets in and evicts a silent one.
-        .max_connections(
-            crate::connections::accept_limit(max_connections)
-                .div_ceil(workers)
-                .max(1),
-        )
+        .max_connections(max_connections.div_ceil(workers).max(1))
         .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
         .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
         // One callback: a second `on_connect` would replace the first.
-        .on_connect(move |io, ext| {
-            ext.insert(connections.opened(crate::connections::duplicate(io)));
+        .on_connect(move |_, ext| {
+            ext.insert(connections.opened());
             ext.insert(lifecycle.connected());
         })
         .listen(listener)?

@@ -33,10 +33,6 @@ pub async fn drain(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    // The connection spoke: it can no longer be evicted as a silent one.
-    if let Some(conn) = req.conn_data::<crate::connections::OpenConnection>() {
-        conn.spoke();
-    }
     let shared = state.shared();
     let lifecycle = shared.lifecycle.clone();
     let id = req.extensions().get::<RequestId>().map(|r| r.0.clone());

@@ -303,34 +303,23 @@ async fn metrics_when_free(
 }
 
 #[actix_web::test]
-async fn at_the_cap_silent_sockets_make_room_and_health_and_clients_are_served_at_once() {
-    use tokio::io::AsyncWriteExt;
-    // Arrange: a cap of 8 connections; silent sockets are reaped by the
-    // request timeout only after 5 s, but may be evicted after 1 s.
+async fn idle_sockets_beyond_the_cap_wait_are_reaped_and_health_is_still_served() {
+    // Arrange: a cap of 8 connections (4 per worker) and idle sockets
+    // closed after 500 ms without a request.
     let app = TestApp::spawn_with(vec![
         ("HEALTH_AGENT__API__MAX_CONNECTIONS", "8".into()),
-        (
-            "HEALTH_AGENT__API__CLIENT_REQUEST_TIMEOUT_MS",
-            "5000".into(),
-        ),
+        ("HEALTH_AGENT__API__CLIENT_REQUEST_TIMEOUT_MS", "500".into()),
     ])
     .await;
     assert_eq!(metrics(&app).await["connections"]["max"], 8);
     let addr = app.address.trim_start_matches("http://").to_owned();
-    // A client that has spoken, kept alive.
-    let mut talker = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let livez = format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let mut buf = vec![0u8; 4096];
-    talker.write_all(livez.as_bytes()).await.unwrap();
-    assert!(talker.read(&mut buf).await.unwrap() > 0);
 
-    // Act: 60 sockets that never send anything (more than actix may accept,
-    // so some wait in the kernel's queue), old enough to be evicted.
-    let mut silent = Vec::new();
-    for _ in 0..60 {
-        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    // Act: 40 sockets that never send a request, then a health probe on a
+    // fresh connection.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
     }
-    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .pool_max_idle_per_host(0)
@@ -342,30 +331,24 @@ async fn at_the_cap_silent_sockets_make_room_and_health_and_clients_are_served_a
         .send()
         .await
         .expect("health answered");
-    let took = started.elapsed();
 
-    // Assert: health on a new connection and the kept-alive client are
-    // served long before the request timeout would have reaped anything.
+    // Assert: served once idle sockets were reaped; never more than the cap open.
     assert_eq!(res.status(), 200);
-    assert!(took < Duration::from_millis(2500), "health took {took:?}");
-    talker.write_all(livez.as_bytes()).await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(2), talker.read(&mut buf))
-        .await
-        .expect("the client that spoke is still served")
-        .unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    let m = metrics(&app).await;
-    assert!(m["connections"]["evicted"].as_u64().unwrap() >= 1, "{m}");
-    // Never more open than actix may accept above the cap (8 + 16).
-    let peak = m["connections"]["peak"].as_i64().unwrap();
-    assert!((1..=24).contains(&peak), "peak {peak}: {m}");
-    // Every silent socket was closed by the server (evicted or reaped).
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server closed the idle sockets (408 or EOF) instead of holding them.
     let mut closed = 0;
-    for mut s in silent {
+    for mut s in idle {
         let mut buf = [0u8; 256];
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
             closed += 1;
         }
     }
-    assert_eq!(closed, 60);
+    assert_eq!(closed, 40);
+    let m = metrics(&app).await;
+    let peak = m["connections"]["peak"].as_i64().unwrap();
+    assert!((1..=8).contains(&peak), "peak {peak}: {m}");
 }
