@@ -58,15 +58,16 @@ COPY migrations ./migrations
 ENV RUN_ENV=production \
     API_HOST=0.0.0.0 \
     API_PORT=8000 \
+    HEALTH_AGENT__API__PROBE_PORT=8081 \
     PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin
 
 USER health-agent:health-agent
-EXPOSE 8000
+EXPOSE 8000 8081
 
 # Liveness only: /api/health answers 503 while the database is down, and
 # restarting the container would not fix that.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${API_PORT}/livez" || exit 1
+  CMD curl -fsS -o /dev/null "http://127.0.0.1:${HEALTH_AGENT__API__PROBE_PORT}/livez" || exit 1
 
 # Exec form: health-agent is PID 1 and receives SIGTERM for a graceful stop.
 ENTRYPOINT ["health-agent"]

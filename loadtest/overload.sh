@@ -12,8 +12,9 @@
 #         (2,000: requests wait for a connection as before the change).
 #   idle  20,000 idle sockets (two generator processes of 10,000, each
 #         reopening what the server closes) against the default cap while
-#         health probes (new connection) and GET xp (kept alive) run every
-#         100 ms: how many are answered, how fast; the open-connections gauge.
+#         health probes (new connection, API port and api.probe_port) and
+#         GET xp (on a connection opened before the flood) run every 100 ms:
+#         how many are answered, how fast; the open-connections gauge.
 #
 # Knobs: OVL_SECS (15), OVL_LEVELS ("16 48 160 480 5000"), OVL_PORT (18310),
 # OVL_SOCKETS (20000), OVL_USERS (1000). Use HA_PG_PORT/HA_REDIS_PORT for the
@@ -89,12 +90,14 @@ db_runs() { # label, extra env...
 }
 
 idle_run() {
-  start_server
-  echo "--- $sockets idle sockets (server: api.max_connections default, fd limit $(ulimit -Hn))"
+  local probe_port=$((port + 1))
+  start_server HEALTH_AGENT__API__PROBE_PORT=$probe_port
+  echo "--- $sockets idle sockets (server: api.max_connections default, fd limit $(ulimit -Hn), probe port $probe_port)"
   local half=$((sockets / 2))
   $bin/overload --url "$url" idle --sockets "$half" --secs 25 >/tmp/ovl-idle1-$$.out &
   local other=$!
-  $bin/overload --url "$url" idle --sockets "$half" --secs 20 | tee /tmp/ovl-idle2-$$.out
+  $bin/overload --url "$url" idle --sockets "$half" --secs 20 \
+    --probe-url "http://127.0.0.1:$probe_port" | tee /tmp/ovl-idle2-$$.out
   local m
   m=$(curl -s -H "X-API-Key: $key" "$url/api/v1/metrics" | tr -d '\n' | grep -o '"connections":{[^}]*}')
   wait "$other"; cat /tmp/ovl-idle1-$$.out

@@ -173,6 +173,9 @@ pub struct ApiSettings {
     pub drain_turn_away_retryable: bool,
     pub keep_alive_secs: u64,
     pub max_connections: usize,
+    /// A listener of its own for /livez, /readyz and /api/health, outside
+    /// the connection cap; 0 = none.
+    pub probe_port: u16,
     pub backlog: u32,
     pub client_request_timeout_ms: u64,
     pub client_disconnect_timeout_ms: u64,

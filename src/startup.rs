@@ -27,6 +27,8 @@ use crate::state::{AppState, Shared};
 pub struct Application {
     port: u16,
     server: Server,
+    /// The probes' own server (`api.probe_port`) and its port.
+    probes: Option<(Server, u16)>,
     shared: Arc<Shared>,
     reminders: Option<ReminderSchedulerHandle>,
     shutdown: Shutdown,
@@ -183,6 +185,16 @@ impl Application {
             None
         };
 
+        let probes = match shared.settings.api.probe_port {
+            0 => None,
+            port => Some(probe_server(&shared, port).with_context(|| {
+                format!(
+                    "cannot listen on {}:{port} (api.probe_port)",
+                    shared.settings.api.host
+                )
+            })?),
+        };
+
         reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
         let shutdown = Shutdown {
             lifecycle: Arc::clone(&shared.lifecycle),
@@ -203,6 +215,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            probes,
             shared,
             reminders,
             shutdown,
@@ -211,6 +224,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The probes' own port, when `api.probe_port` is set.
+    pub fn probe_port(&self) -> Option<u16> {
+        self.probes.as_ref().map(|(_, port)| *port)
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -231,8 +249,21 @@ impl Application {
     /// flush the metrics actor.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.shutdown.clone().on_signals()?;
-        tracing::info!(port = self.port, "listening");
+        tracing::info!(
+            port = self.port,
+            probe_port = self.probe_port(),
+            "listening"
+        );
+        // The probes answer through the drain (readyz 503) and stop after.
+        let probes = self.probes.map(|(server, _)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(probes) = probes {
+            probes.stop(false).await;
+        }
         if let Some(scheduler) = &self.reminders {
             scheduler.stop();
         }
@@ -245,6 +276,31 @@ impl Application {
         }
         result
     }
+}
+
+/// /livez, /readyz and /api/health on a port of their own: one worker, a
+/// small cap and short timeouts, so what fills the main port's cap and
+/// accept queue cannot delay a probe.
+fn probe_server(shared: &Arc<Shared>, port: u16) -> anyhow::Result<(Server, u16)> {
+    let listener = listen(&shared.settings.api.host, port, 128)?;
+    let port = listener.local_addr()?.port();
+    let shared = Arc::clone(shared);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(AppState::for_this_worker(Arc::clone(
+                &shared,
+            ))))
+            .configure(routes::probes)
+    })
+    .workers(1)
+    .disable_signals()
+    .max_connections(256)
+    .keep_alive(Duration::from_secs(5))
+    .client_request_timeout(Duration::from_secs(1))
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok((server, port))
 }
 
 /// Binds like `TcpListener::bind` (SO_REUSEADDR, as std does) but with our

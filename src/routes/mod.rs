@@ -13,10 +13,15 @@ pub(crate) mod users;
 
 use actix_web::web;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
+/// The probes, served on the main port and on `api.probe_port`.
+pub fn probes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/health", web::get().to(health::health))
         .route("/livez", web::get().to(health::livez))
-        .route("/readyz", web::get().to(health::readyz))
+        .route("/readyz", web::get().to(health::readyz));
+}
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.configure(probes)
         .route("/metrics", web::get().to(metrics::prometheus))
         .route(
             crate::openapi::DOCUMENT_PATH,

@@ -18,6 +18,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 pub struct TestApp {
     pub address: String,
+    /// The probes' own listener, when `HEALTH_AGENT__API__PROBE_PORT` is set.
+    pub probe_address: Option<String>,
     pub db_url: String,
     /// Redis key prefix; a second app given the same one shares the cache
     /// and the rate-limit buckets.
@@ -69,11 +71,13 @@ impl TestApp {
         let cache_namespace = settings.cache.namespace.clone();
         let app = Application::build(settings).await.expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let probe_address = app.probe_port().map(|p| format!("http://127.0.0.1:{p}"));
         let handle = app.server_handle();
         let shutdown = app.shutdown();
         actix_web::rt::spawn(app.run_until_stopped());
         let me = Self {
             address,
+            probe_address,
             db_url: db_url.to_owned(),
             cache_namespace,
             client: reqwest::Client::builder()

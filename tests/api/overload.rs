@@ -28,6 +28,11 @@ where
     done().await
 }
 
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -300,6 +305,63 @@ async fn metrics_when_free(
     tx.rollback().await.unwrap();
     assert_eq!(held.await.unwrap().unwrap(), 200);
     metrics(app).await
+}
+
+#[actix_web::test]
+async fn the_probe_port_answers_at_once_while_idle_sockets_fill_the_main_one() {
+    // Arrange: a cap of 8 on the main port, reaped only after 5 s, and the
+    // probes' own port.
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__API__MAX_CONNECTIONS", "8".into()),
+        (
+            "HEALTH_AGENT__API__CLIENT_REQUEST_TIMEOUT_MS",
+            "5000".into(),
+        ),
+        ("HEALTH_AGENT__API__PROBE_PORT", free_port().to_string()),
+    ])
+    .await;
+    let probes = app.probe_address.clone().expect("probe port");
+    let addr = app.address.trim_start_matches("http://").to_owned();
+
+    // Act: 40 sockets that never send a request take the main port's slots
+    // and queue; then each probe on a fresh connection to the probe port.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for path in ["/api/health", "/livez", "/readyz"] {
+        let started = Instant::now();
+        let res = client.get(format!("{probes}{path}")).send().await.unwrap();
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // The main port meanwhile makes a new connection wait for the reaping.
+    let main_port = client
+        .get(format!("{}/api/health", app.address))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+
+    // Assert
+    assert!(
+        slowest < Duration::from_millis(500),
+        "probe took {slowest:?}"
+    );
+    assert!(
+        main_port.is_err(),
+        "the main port was not full: {main_port:?}"
+    );
+    // While draining, readiness says so on the probe port too.
+    app.shutdown.begin();
+    let res = client.get(format!("{probes}/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    drop(idle);
 }
 
 #[actix_web::test]

@@ -64,6 +64,9 @@ enum Mode {
         sockets: usize,
         #[arg(long, default_value_t = 20.0)]
         secs: f64,
+        /// Also probe health here (the server's `api.probe_port`).
+        #[arg(long)]
+        probe_url: Option<String>,
     },
 }
 
@@ -201,8 +204,15 @@ async fn db(cli: Arc<Cli>, conns: usize, secs: f64, path: String) -> anyhow::Res
     Ok(())
 }
 
-async fn idle(cli: Arc<Cli>, sockets: usize, secs: f64) -> anyhow::Result<()> {
+async fn idle(
+    cli: Arc<Cli>,
+    sockets: usize,
+    secs: f64,
+    probe_url: Option<String>,
+) -> anyhow::Result<()> {
     let addr = cli.url.trim_start_matches("http://").to_owned();
+    // A client already connected, as a balancer's pooled connection is.
+    let mut kept = Some(connect(&addr).await?);
     let stop = Arc::new(AtomicBool::new(false));
     let open = Arc::new(AtomicU64::new(0));
     let connect_errors = Arc::new(AtomicU64::new(0));
@@ -251,29 +261,56 @@ async fn idle(cli: Arc<Cli>, sockets: usize, secs: f64) -> anyhow::Result<()> {
         open.load(Ordering::Relaxed)
     );
 
-    let mut health = Tally::default();
-    let mut real = Tally::default();
-    let mut kept: Option<Sender> = None;
+    // Health on a fresh connection every 100 ms, as a balancer probes, on
+    // the API port and (when given) the probe port; each probe on its own,
+    // so a slow one does not delay the next.
     let started = Instant::now();
+    let probers: Vec<_> = std::iter::once(("health", addr.clone()))
+        .chain(probe_url.iter().map(|u| {
+            (
+                "health (probe port)",
+                u.trim_start_matches("http://").to_owned(),
+            )
+        }))
+        .map(|(name, addr)| {
+            tokio::spawn(async move {
+                let mut probes = Vec::new();
+                while started.elapsed().as_secs_f64() < secs {
+                    let addr = addr.clone();
+                    probes.push(tokio::spawn(async move {
+                        let t0 = Instant::now();
+                        let probe = tokio::time::timeout(Duration::from_secs(10), async {
+                            let mut s = connect(&addr).await?;
+                            let req = hyper::Request::get("/api/health")
+                                .header("host", &addr)
+                                .body(Full::new(Bytes::new()))?;
+                            let res = s.send_request(req).await?;
+                            let status = res.status().as_u16();
+                            res.into_body().collect().await?;
+                            anyhow::Ok(status)
+                        })
+                        .await;
+                        (probe.ok().and_then(Result::ok), t0)
+                    }));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let mut tally = Tally::default();
+                for p in probes {
+                    if let Ok((status, t0)) = p.await {
+                        record(&mut tally, status, t0);
+                    }
+                }
+                (name, tally)
+            })
+        })
+        .collect();
+    // A real request every 100 ms on the kept-alive connection (reconnecting
+    // only if the server closed it).
+    let mut real = Tally::default();
     let mut n = 0u64;
     let mut open_min = u64::MAX;
     while started.elapsed().as_secs_f64() < secs {
         open_min = open_min.min(open.load(Ordering::Relaxed));
-        // Health on a fresh connection, as a balancer probes.
-        let t0 = Instant::now();
-        let probe = tokio::time::timeout(Duration::from_secs(10), async {
-            let mut s = connect(&addr).await?;
-            let req = hyper::Request::get("/api/health")
-                .header("host", &addr)
-                .body(Full::new(Bytes::new()))?;
-            let res = s.send_request(req).await?;
-            let status = res.status().as_u16();
-            res.into_body().collect().await?;
-            anyhow::Ok(status)
-        })
-        .await;
-        record(&mut health, probe.ok().and_then(Result::ok), t0);
-        // A real request on a kept-alive connection.
         let t0 = Instant::now();
         n += 1;
         let res = tokio::time::timeout(Duration::from_secs(10), async {
@@ -281,27 +318,25 @@ async fn idle(cli: Arc<Cli>, sockets: usize, secs: f64) -> anyhow::Result<()> {
                 kept = Some(connect(&addr).await?);
             }
             let s = kept.as_mut().expect("connected");
-            let res = s.send_request(request(&cli, &addr, "xp", n)).await;
-            let res = match res {
-                Ok(r) => r,
-                Err(e) => {
-                    kept = None;
-                    return Err(e.into());
-                }
-            };
+            let res = s.send_request(request(&cli, &addr, "xp", n)).await?;
             let status = res.status().as_u16();
             res.into_body().collect().await?;
             anyhow::Ok(status)
         })
         .await;
-        if res.is_err() {
+        if !matches!(res, Ok(Ok(_))) {
             kept = None;
         }
         record(&mut real, res.ok().and_then(Result::ok), t0);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut tallies = Vec::new();
+    for p in probers {
+        tallies.push(p.await?);
+    }
     stop.store(true, Ordering::Relaxed);
-    for (name, t) in [("health", &mut health), ("real", &mut real)] {
+    tallies.push(("real (kept alive)", real));
+    for (name, t) in &mut tallies {
         t.ok.sort_unstable();
         let total = t.ok.len() as u64 + t.other + t.failed;
         println!(
@@ -348,7 +383,11 @@ fn main() -> anyhow::Result<()> {
             Mode::Db { conns, secs, path } => {
                 db(Arc::clone(&cli), *conns, *secs, path.clone()).await
             }
-            Mode::Idle { sockets, secs } => idle(Arc::clone(&cli), *sockets, *secs).await,
+            Mode::Idle {
+                sockets,
+                secs,
+                probe_url,
+            } => idle(Arc::clone(&cli), *sockets, *secs, probe_url.clone()).await,
         }
     })
 }
