@@ -89,6 +89,29 @@ db_runs() { # label, extra env...
   stop_server
 }
 
+# After a 5 s delay (the flood ramps up), GET /api/health on a new
+# connection every 100 ms for $2 s, each with a 10 s timeout: "code seconds".
+curl_probes() {
+  sleep 5
+  local end=$((SECONDS + $2))
+  while ((SECONDS < end)); do
+    curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\n' "$1/api/health" &
+    sleep 0.1
+  done
+  wait
+}
+
+summarize_probes() { # label, file
+  sort -k2 -n "$2" | awk -v label="$1" '
+    { n++ } $1 == 200 { t[++ok] = $2 * 1000 }
+    END {
+      p50 = int(ok * 0.5); if (p50 < 1) p50 = 1
+      p99 = int(ok * 0.99); if (p99 < 1) p99 = 1
+      printf "RESULT %s: %d/%d answered 200 (%.1f %%), p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+        label, ok, n, 100 * ok / (n ? n : 1), t[p50], t[p99], t[ok]
+    }'
+}
+
 idle_run() {
   local probe_port=$((port + 1))
   start_server HEALTH_AGENT__API__PROBE_PORT=$probe_port
@@ -96,8 +119,18 @@ idle_run() {
   local half=$((sockets / 2))
   $bin/overload --url "$url" idle --sockets "$half" --secs 25 >/tmp/ovl-idle1-$$.out &
   local other=$!
+  # Probes also from curl, a process of its own: the generator's runtime,
+  # busy with 10,000 sockets, delays its own probes' timers.
+  curl_probes "$url" 15 >/tmp/ovl-curl-api-$$.out &
+  local c1=$!
+  curl_probes "http://127.0.0.1:$probe_port" 15 >/tmp/ovl-curl-probe-$$.out &
+  local c2=$!
   $bin/overload --url "$url" idle --sockets "$half" --secs 20 \
     --probe-url "http://127.0.0.1:$probe_port" | tee /tmp/ovl-idle2-$$.out
+  wait "$c1" "$c2"
+  summarize_probes "curl health, API port" /tmp/ovl-curl-api-$$.out
+  summarize_probes "curl health, probe port" /tmp/ovl-curl-probe-$$.out
+  rm -f /tmp/ovl-curl-api-$$.out /tmp/ovl-curl-probe-$$.out
   local m
   m=$(curl -s -H "X-API-Key: $key" "$url/api/v1/metrics" | tr -d '\n' | grep -o '"connections":{[^}]*}')
   wait "$other"; cat /tmp/ovl-idle1-$$.out
