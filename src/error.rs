@@ -233,6 +233,7 @@ impl From<LlmError> for ApiError {
                     why.split(':').next().unwrap_or("")
                 ))
             }
+            LlmError::Embedder(why) => ApiError::Internal(anyhow::anyhow!(why)),
         }
     }
 }

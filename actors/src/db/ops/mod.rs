@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod food;
 pub mod gamification;
 pub mod idempotency;
+pub mod memories;
 pub mod reminders;
 mod system;
 pub mod users;

@@ -1,0 +1,5 @@
+DROP INDEX IF EXISTS idx_memories_user_slot;
+DROP INDEX IF EXISTS idx_memories_embedding_model;
+ALTER TABLE memories DROP COLUMN IF EXISTS slot;
+ALTER TABLE memories DROP COLUMN IF EXISTS embedding_model;
+ALTER TABLE conversation_history DROP COLUMN IF EXISTS embedding_model;
