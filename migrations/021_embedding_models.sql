@@ -4,11 +4,10 @@
 -- the configured one, and `health-agent memories reembed` converts them.
 -- Rows written before this migration came from the hashed n-gram embedder.
 -- A constant default is recorded without rewriting the table (PostgreSQL
--- 11+); dropping it afterwards makes every new row name its model.
+-- 11+). The service always names the model; the default only labels rows
+-- written by hand (tools, tests) as the hashed embedder's.
 ALTER TABLE memories ADD COLUMN embedding_model text NOT NULL DEFAULT 'hashed-ngram-384';
-ALTER TABLE memories ALTER COLUMN embedding_model DROP DEFAULT;
 ALTER TABLE conversation_history ADD COLUMN embedding_model text DEFAULT 'hashed-ngram-384';
-ALTER TABLE conversation_history ALTER COLUMN embedding_model DROP DEFAULT;
 -- The start-up check lists the models in use with a skip scan of this index.
 CREATE INDEX idx_memories_embedding_model ON memories (embedding_model);
 -- Superseded facts ("I'm vegan now" replaces "I'm vegetarian"): the slot a

@@ -872,8 +872,11 @@ mod tests {
         let e = load(&[("HEALTH_AGENT__LLM__PROVIDER", "anthropic")])
             .unwrap_err()
             .0;
-        assert!(e.contains("`llm.model`"), "{e}");
         assert!(e.contains("ANTHROPIC_API_KEY"), "{e}");
+        let e = load(&[("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`llm.model`"), "{e}");
         let e = load(&[
             ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "openai"),
             ("HEALTH_AGENT__LLM__FALLBACK_MODEL", "gpt-4o-mini"),
@@ -901,8 +904,56 @@ mod tests {
         .unwrap();
         assert_eq!(s.llm.provider, "anthropic");
         assert_eq!(s.llm.api_key_for("anthropic").expose(), "sk-ant");
-        let offline = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
+        let offline = load(&[
+            ("OPENAI_API_KEY", "sk-x"),
+            ("HEALTH_AGENT__LLM__PROVIDER", "offline"),
+        ])
+        .unwrap();
         assert_eq!(offline.llm.provider, "offline");
+    }
+
+    #[test]
+    fn a_key_alone_selects_its_provider_and_a_default_model() {
+        let hashed = ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed");
+        let a = load(&[("ANTHROPIC_API_KEY", "sk-ant"), hashed]).unwrap();
+        assert_eq!(
+            (a.llm.provider.as_str(), a.llm.model.as_str()),
+            ("anthropic", DEFAULT_ANTHROPIC_MODEL)
+        );
+        assert_eq!(a.llm.embedding_provider, "hashed");
+        let o = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
+        assert_eq!(
+            (o.llm.provider.as_str(), o.llm.model.as_str()),
+            ("openai", DEFAULT_OPENAI_MODEL)
+        );
+        assert_eq!(
+            (
+                o.llm.embedding_provider.as_str(),
+                o.llm.embedding_model.as_str()
+            ),
+            ("openai", DEFAULT_OPENAI_EMBEDDING_MODEL)
+        );
+        let pinned = load(&[
+            ("OPENAI_API_KEY", "sk-x"),
+            ("HEALTH_AGENT__LLM__MODEL", "gpt-4.1"),
+            hashed,
+        ])
+        .unwrap();
+        assert_eq!(pinned.llm.model, "gpt-4.1");
+        assert_eq!(pinned.llm.embedding_provider, "hashed");
+        let none = load(&[("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent")]).unwrap();
+        assert_eq!(none.llm.provider, "offline");
+        assert_eq!(none.llm.embedding_provider, "hashed");
+        let e = load(&[
+            ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local"),
+            ("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(
+            e.contains("llm.local_model_dir") && e.contains("./dev model"),
+            "{e}"
+        );
     }
 
     #[test]

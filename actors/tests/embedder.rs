@@ -16,9 +16,8 @@ fn model_dir() -> PathBuf {
 }
 
 fn load(cfg: &EmbedderConfig) -> std::sync::Arc<EmbedderShared> {
-    EmbedderShared::load(&model_dir(), cfg).unwrap_or_else(|e| {
-        panic!("the local embedding model is required for this test: {e}")
-    })
+    EmbedderShared::load(&model_dir(), cfg)
+        .unwrap_or_else(|e| panic!("the local embedding model is required for this test: {e}"))
 }
 
 fn cosine(a: &[f32], b: &[f64]) -> f64 {
@@ -69,10 +68,8 @@ async fn concurrent_requests_share_forward_passes_and_the_gate_bounds_them() {
     let texts: Vec<String> = (0..24).map(|i| format!("I ate {i} apples today")).collect();
     let alone = embedder.embed(vec![texts[5].clone()]).await.unwrap();
     let before = embedder.shared().stats();
-    let all = futures_util::future::join_all(
-        texts.iter().map(|t| embedder.embed(vec![t.clone()])),
-    )
-    .await;
+    let all =
+        futures_util::future::join_all(texts.iter().map(|t| embedder.embed(vec![t.clone()]))).await;
     let after = embedder.shared().stats();
     assert!(all.iter().all(Result::is_ok));
     // Each caller gets its own vector back, as if it had been alone.
@@ -94,7 +91,15 @@ async fn concurrent_requests_share_forward_passes_and_the_gate_bounds_them() {
     let held = tiny.admit_job().unwrap();
     let refused = tiny.embed(vec!["x".into()]).await;
     assert!(
-        matches!(refused, Err(actors::embedder::EmbedError::Actor(actors::ActorError::Overloaded { actor: "embedder", .. }))),
+        matches!(
+            refused,
+            Err(actors::embedder::EmbedError::Actor(
+                actors::ActorError::Overloaded {
+                    actor: "embedder",
+                    ..
+                }
+            ))
+        ),
         "{refused:?}"
     );
     drop(held);

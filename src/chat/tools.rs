@@ -56,7 +56,7 @@ pub fn specs() -> Vec<ToolSpec> {
         tool(
             "remember",
             "Remember a lasting fact the user stated about themselves, in the second \
-             person (\"you are allergic to peanuts\"). A fact in a slot (diet, \
+             person (\"you are vegetarian\"). A fact in a slot (diet, \
              weight_goal, name) replaces the earlier one there.",
             json!({"type": "object", "properties": {
                 "fact": {"type": "string"},

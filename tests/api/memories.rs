@@ -119,11 +119,18 @@ async fn bad_input_is_a_400_naming_the_field_and_unknown_users_404() {
             400,
         )
         .await;
-        assert!(e["detail"].as_str().unwrap_or_default().contains(field) || e["error"].as_str().unwrap_or_default().contains(field), "{e}");
+        assert!(
+            e["detail"].as_str().unwrap_or_default().contains(field)
+                || e["error"].as_str().unwrap_or_default().contains(field),
+            "{e}"
+        );
     }
     assert_error(
-        app.post_json("/api/v1/users/ned/memories", &json!({"content": "x", "extra": 1}))
-            .await,
+        app.post_json(
+            "/api/v1/users/ned/memories",
+            &json!({"content": "x", "extra": 1}),
+        )
+        .await,
         400,
     )
     .await;
@@ -137,9 +144,17 @@ async fn bad_input_is_a_400_naming_the_field_and_unknown_users_404() {
     ] {
         assert_error(app.get(path).await, 400).await;
     }
-    assert_error(app.delete("/api/v1/users/ned/memories/not-a-number").await, 404).await;
+    assert_error(
+        app.delete("/api/v1/users/ned/memories/not-a-number").await,
+        404,
+    )
+    .await;
     assert_error(app.get("/api/v1/users/nobody/memories").await, 404).await;
-    assert_error(app.get("/api/v1/users/nobody/memories/search?q=x").await, 404).await;
+    assert_error(
+        app.get("/api/v1/users/nobody/memories/search?q=x").await,
+        404,
+    )
+    .await;
     assert_error(
         app.post_json("/api/v1/users/nobody/memories", &json!({"content": "x"}))
             .await,
@@ -181,7 +196,11 @@ async fn an_updated_fact_replaces_the_old_one() {
     contents.sort_unstable();
     assert_eq!(
         contents,
-        ["you are vegan", "you love pizza", "your goal weight is 70 kg"]
+        [
+            "you are vegan",
+            "you love pizza",
+            "your goal weight is 70 kg"
+        ]
     );
     // Through the API too: a stated diet supersedes the chat's.
     remember(&app, "val", "I eat meat again").await;
@@ -243,7 +262,12 @@ async fn the_server_refuses_memories_of_another_embedding_model() {
         vec![("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local".into())],
     )
     .await;
-    assert_eq!(search(&app, "kim", "what's my favourite dish?", 1).await.len(), 1);
+    assert_eq!(
+        search(&app, "kim", "what's my favourite dish?", 1)
+            .await
+            .len(),
+        1
+    );
 }
 
 /// (fact, question) pairs, five per user, from tests/fixtures/recall_set.tsv.
