@@ -17,13 +17,18 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     metrics::gauge!("health_agent_db_pool_connections").set(pool.size as f64);
     let cache = shared.cache.snapshot();
     metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
+    // The embedder family exists only with the local model.
+    let embedder = shared.llm.local_embedder().map(|e| e.gate());
     for gate in [
         shared.db.gate(),
         shared.cache.gate(),
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
-    ] {
+    ]
+    .into_iter()
+    .chain(embedder)
+    {
         let s = gate.stats().snapshot();
         metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
             .set(s.mailbox_depth as f64);
@@ -111,13 +116,18 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let pool = shared.db.pool_stats();
     let active = pool.size.saturating_sub(pool.idle);
     let mut actors = serde_json::Map::new();
+    // The embedder family exists only with the local model.
+    let embedder = shared.llm.local_embedder().map(|e| e.gate());
     for gate in [
         shared.db.gate(),
         shared.cache.gate(),
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
-    ] {
+    ]
+    .into_iter()
+    .chain(embedder)
+    {
         let s = gate.stats().snapshot();
         actors.insert(
             gate.name().to_string(),

@@ -51,13 +51,15 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
         "up is idempotent"
     );
 
+    // The newest migration goes back first, whichever it is.
+    let newest = all.iter().map(|m| m.version).max().unwrap();
     let back = migrate::down(&mut c, 1).await.unwrap();
-    assert_eq!(back[0].version, 17);
+    assert_eq!(back[0].version, newest);
     assert!(migrate::pending(&mut c)
         .await
         .unwrap()
         .iter()
-        .any(|p| p.version == 17));
+        .any(|p| p.version == newest));
 
     migrate::down(&mut c, all.len()).await.unwrap();
     assert_eq!(tables(&c).await, vec!["schema_migrations".to_string()]);
