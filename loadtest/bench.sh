@@ -2,6 +2,9 @@
 # Route benchmarks with wrk against a release build on the local stack.
 #
 #   loadtest/bench.sh [scenario ...]     scenarios: health xp food profile profile-uncached
+#                                        profile-ratelimited (a budget no run reaches: the cost of the check)
+
+#                                        meals meal-search meal-log
 #
 # Each scenario starts a fresh server (own database `ha_bench`, 1,000 seeded
 # users), warms it up, runs wrk, and prints req/s, p50/p99 and the server's
@@ -40,6 +43,19 @@ start() { # extra env...
     "localhost:$port/api/v1/users"
 }
 
+seed_meals() { # three saved meals per user; "user id" of each breakfast in $BENCH_MEALS
+  export BENCH_MEALS=${BENCH_MEALS:-$(mktemp)}
+  seed_one() {
+    local u=bench$1 h=(-s -H "X-API-Key: $BENCH_KEY" -H 'Content-Type: application/json')
+    curl "${h[@]}" -o /dev/null -d '{"name":"Friday pizza","foods":[{"description":"2 slices pizza"},{"description":"cola"}]}' "localhost:$port/api/v1/users/$u/meals"
+    curl "${h[@]}" -o /dev/null -d '{"name":"Green salad","foods":[{"description":"lettuce"},{"description":"tomato"}]}' "localhost:$port/api/v1/users/$u/meals"
+    curl "${h[@]}" -d '{"name":"Usual breakfast","keywords":["porridge"],"foods":[{"description":"porridge oats","quantity":"1 cup"},{"description":"banana"},{"description":"coffee with milk","calories":40}]}' \
+      "localhost:$port/api/v1/users/$u/meals" | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/'"$u"' \1\n/p'
+  }
+  export -f seed_one; export port
+  seq 1 "$BENCH_USERS" | xargs -P 16 -I{} bash -c 'seed_one {}' > "$BENCH_MEALS"
+}
+
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
 
 run() { # name lua [BENCH_PATH]
@@ -59,6 +75,11 @@ for s in "${@:-health xp food profile profile-uncached}"; do
       food) start; run "POST food" food.lua ;;
       profile) start; run "GET profile" get.lua profile ;;
       profile-uncached) start ENABLE_CACHE=false; run "GET profile (nocache)" get.lua profile ;;
+      profile-ratelimited) start RATE_LIMIT_PER_MINUTE=60000000; run "GET profile (rl)" get.lua profile ;;
+
+      meals) start; seed_meals; run "GET meals" meal.lua list ;;
+      meal-search) start; seed_meals; run "GET meals/search" meal.lua search ;;
+      meal-log) start; seed_meals; run "POST meals/log" meal.lua log ;;
       *) echo "unknown scenario $scenario" >&2; exit 2 ;;
     esac
     stop

@@ -2,7 +2,7 @@
 # LLM overload (issue 12, item 3): goodput and refusals at 1×, 3×, 10× and
 # 30× the LlmActor family's capacity, against the mock at a fixed latency.
 #
-#   loadtest/overload_llm.sh            (OV_CAP=128 OV_LATENCY_MS=2000 OV_SECS=20 OV_MULTIPLES="1 3 10 30")
+#   loadtest/overload_llm.sh            (OV_CAP=128 OV_LATENCY_MS=2000 OV_SECS=20 OV_MULTIPLES="1 3 10 30" OV_RETRY_AFTER=0)
 #
 # Each multiple runs `chatload closed` with CAP × multiple clients chatting
 # back to back. Reported per multiple: goodput (200s a second), the 200s'
@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cap=${OV_CAP:-128}; latency=${OV_LATENCY_MS:-2000}; secs=${OV_SECS:-20}
+# OV_RETRY_AFTER=1: refused clients wait as Retry-After says (else 50 ms).
+retry_flag=(); [[ ${OV_RETRY_AFTER:-0} == 1 ]] && retry_flag=(--honour-retry-after)
 multiples=${OV_MULTIPLES:-1 3 10 30}
 port=${OV_PORT:-8120}; mock_port=${OV_MOCK_PORT:-8129}; key=overload-key
 
@@ -70,7 +72,7 @@ for m in $multiples; do
   (while kill -0 "$pid" 2>/dev/null; do rss "$pid"; echo; sleep 1; done) >"$log.rss" &
   sampler=$!
   line=$(API_KEY=$key $bin/chatload closed --url "$url" --users 1000 --conns "$conns" \
-    --secs "$secs" --warmup-secs 3 | grep '^RESULT')
+    --secs "$secs" --warmup-secs 3 "${retry_flag[@]}" | grep '^RESULT')
   kill "$sampler" 2>/dev/null || true
   peak=$(sort -n "$log.rss" | tail -1)
   completions=$(mock_api stats | python3 -c 'import json,sys; s=json.load(sys.stdin)["by_endpoint"]; print(sum(sum(v.values()) for k,v in s.items() if "chat" in k or "messages" in k))')

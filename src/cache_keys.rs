@@ -44,9 +44,14 @@ pub fn streaks(user_id: &str) -> Key {
     key(format!("streaks:{user_id}"), HOUR)
 }
 
+/// The saved meals, most used first.
+pub fn meals(user_id: &str) -> Key {
+    key(format!("meals:{user_id}"), HOUR)
+}
+
 /// Everything cached about a user, for deletes.
 pub fn all_for_user(user_id: &str) -> Vec<String> {
-    [user, history, xp, streaks]
+    [user, history, xp, streaks, meals]
         .iter()
         .map(|k| k(user_id).name)
         .collect()

@@ -38,6 +38,24 @@ pub enum Command {
     /// Serve a mock language model (Anthropic and OpenAI wire formats) with
     /// configurable latency and failures, for tests and demos.
     MockLlm(crate::mock_llm::MockOptions),
+    /// Dump the database (pg_dump, custom format, compressed) into the backup
+    /// directory, keep 7 daily, 4 weekly and 12 monthly backups, and print the
+    /// new file's path as the last line.
+    Backup {
+        /// Directory for the dump (default: `backup.dir`, BACKUP_DIR).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Restore a `backup` file into the database of DATABASE_URL, which must
+    /// be empty unless --force (one transaction: all or nothing).
+    Restore {
+        /// The `.dump` file `backup` wrote.
+        file: std::path::PathBuf,
+        /// Restore into a non-empty database: drop and recreate every object
+        /// the backup holds.
+        #[arg(long)]
+        force: bool,
+    },
     /// Watch a running instance: one row of CPU, memory, pool, cache hit
     /// rate, p95 and mailbox depths per interval, thresholds marked.
     Monitor(crate::monitor::MonitorOptions),
@@ -45,6 +63,11 @@ pub enum Command {
     Memories {
         #[command(subcommand)]
         action: MemoriesAction,
+    },
+    /// API key tools.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
     },
 }
 
@@ -57,6 +80,31 @@ pub enum MemoriesAction {
         #[arg(long, default_value_t = 64)]
         batch: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Print `sha256:<hex>` for a key, to put in API_KEYS / ADMIN_API_KEYS
+    /// instead of the key. Reads the key from stdin when not given (keeps
+    /// it out of the shell history).
+    Hash { key: Option<String> },
+}
+
+/// `keys hash`: the digest form of the argument or of stdin's first line.
+fn keys_cmd(action: KeysAction) -> anyhow::Result<()> {
+    let KeysAction::Hash { key } = action;
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    let key = key.trim();
+    anyhow::ensure!(!key.is_empty(), "no key given (argument or stdin)");
+    println!("{}", crate::middleware::auth::digest_form(key));
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +138,15 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Keys { action } => {
+            return match keys_cmd(action) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("health-agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         command => Cli { command },
     };
@@ -128,8 +185,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Memories {
             action: MemoriesAction::Reembed { batch },
         } => actix_web::rt::System::new().block_on(reembed(settings, batch)),
+        Command::Backup { dir } => crate::backup::backup(&settings, dir).map(|path| {
+            println!("{}", path.display());
+        }),
+        Command::Restore { file, force } => runtime().and_then(|rt| {
+            rt.block_on(crate::backup::restore(&settings, &file, force))
+                .map(|done| println!("{done}"))
+        }),
         Command::MockLlm(opts) => crate::mock_llm::run(opts),
         Command::Monitor(opts) => crate::monitor::run(opts),
+        Command::Keys { action } => keys_cmd(action),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("API_PORT", "api.port"),
     ("API_KEYS", "api.api_keys"),
     ("API_KEY_SECRET", "api.api_key_secret"),
+    ("ADMIN_API_KEYS", "api.admin_api_keys"),
+    ("RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"),
+    ("RATE_LIMIT_CHAT_PER_MINUTE", "rate_limit.chat_per_minute"),
     ("CORS_ORIGINS", "api.cors_origins"),
     ("DATABASE_URL", "database.url"),
     ("DATABASE_URL_REPLICA", "database.replica_url"),
@@ -37,6 +40,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
     ("REMINDER_WEBHOOK_URL", "reminders.webhook_url"),
+    ("BACKUP_DIR", "backup.dir"),
+    ("PG_BIN_DIR", "backup.pg_bin_dir"),
 ];
 
 /// Prefix for setting any key from the environment:
@@ -145,6 +150,9 @@ pub struct Settings {
     pub log: LogSettings,
     pub actors: ActorsSettings,
     pub reminders: ReminderSettings,
+    pub backup: BackupSettings,
+    pub rate_limit: RateLimitSettings,
+    pub housekeeping: HousekeepingSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -155,10 +163,19 @@ pub struct ApiSettings {
     pub workers: usize,
     pub api_keys: Vec<Secret>,
     pub api_key_secret: Secret,
+    /// Keys that may also call `/api/v1/admin/*` (plain or `sha256:<hex>`).
+    pub admin_api_keys: Vec<Secret>,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    pub drain_delay_ms: u64,
+    /// While draining, answer 503 to what a balancer re-sends elsewhere.
+    pub drain_turn_away_retryable: bool,
     pub keep_alive_secs: u64,
+    pub max_connections: usize,
+    pub backlog: u32,
+    pub client_request_timeout_ms: u64,
+    pub client_disconnect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -169,10 +186,12 @@ pub struct DatabaseSettings {
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
     pub connection_timeout_ms: u64,
+    pub queue_timeout_ms: u64,
     pub query_timeout_ms: u64,
     pub test_on_checkout: bool,
     pub probe_interval_ms: u64,
     pub probe_timeout_ms: u64,
+    pub replica_max_lag_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -370,7 +389,31 @@ impl LlmSettings {
 pub struct MetricsSettings {
     pub enabled: bool,
     pub require_api_key: bool,
+    /// Only admin keys may read the metrics routes.
+    pub require_admin_key: bool,
     pub slow_request_threshold_ms: u64,
+}
+
+/// Per-API-key request budgets, shared by every instance through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests a minute for every limited route but the chat; 0 = off.
+    pub per_minute: u32,
+    /// Chats a minute (model cost); 0 = off.
+    pub chat_per_minute: u32,
+    /// Requests that may arrive at once; 0 = a whole minute's budget.
+    pub burst: u32,
+}
+
+/// Background clean-up that runs on every instance (one at a time).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSettings {
+    pub enabled: bool,
+    pub interval_ms: u64,
+    /// Rows deleted per statement (short transactions, short locks).
+    pub purge_batch: u32,
 }
 
 /// The reminder scheduler (one per process; safe on every instance).
@@ -379,8 +422,22 @@ pub struct MetricsSettings {
 pub struct ReminderSettings {
     pub enabled: bool,
     pub poll_interval_ms: u64,
+    /// Connections reserved for the scheduler, outside `database.pool_max_size`.
+    pub db_connections: u32,
     /// May carry a token in its path or query, so it is never shown.
     pub webhook_url: Secret,
+}
+
+/// `health-agent backup` / `restore`: where dumps go, what is kept, and
+/// which PostgreSQL client tools run them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    pub dir: String,
+    pub pg_bin_dir: String,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -479,6 +536,7 @@ impl Settings {
         self.llm.resolve();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
+        self.api.admin_api_keys.retain(|k| !k.is_empty());
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -519,6 +577,18 @@ impl Settings {
             "`database.pool_min_idle`: expected at most `database.pool_max_size`",
         );
         check(
+            (1..=100).contains(&self.reminders.db_connections),
+            "`reminders.db_connections`: expected 1 to 100",
+        );
+        check(
+            (1..=1_000_000).contains(&self.api.max_connections),
+            "`api.max_connections`: expected 1 to 1000000",
+        );
+        check(
+            (1..=65_535).contains(&self.api.backlog),
+            "`api.backlog`: expected 1 to 65535",
+        );
+        check(
             (1..=1000).contains(&self.cache.pool_max_size),
             "`cache.pool_max_size`: expected 1 to 1000",
         );
@@ -528,11 +598,24 @@ impl Settings {
                 self.database.connection_timeout_ms,
             ),
             ("database.query_timeout_ms", self.database.query_timeout_ms),
+            ("database.queue_timeout_ms", self.database.queue_timeout_ms),
+            (
+                "api.client_request_timeout_ms",
+                self.api.client_request_timeout_ms,
+            ),
+            (
+                "api.client_disconnect_timeout_ms",
+                self.api.client_disconnect_timeout_ms,
+            ),
             (
                 "database.probe_interval_ms",
                 self.database.probe_interval_ms,
             ),
             ("database.probe_timeout_ms", self.database.probe_timeout_ms),
+            (
+                "database.replica_max_lag_ms",
+                self.database.replica_max_lag_ms,
+            ),
             ("cache.op_timeout_ms", self.cache.op_timeout_ms),
             ("cache.l1_ttl_ms", self.cache.l1_ttl_ms),
             ("cache.circuit_open_ms", self.cache.circuit_open_ms),
@@ -575,6 +658,21 @@ impl Settings {
             "`reminders.webhook_url` (REMINDER_WEBHOOK_URL): expected empty or an http(s) URL",
         );
         check(
+            !self.backup.dir.trim().is_empty(),
+            "`backup.dir` (BACKUP_DIR): expected a directory path",
+        );
+        check(
+            self.backup.keep_daily >= 1,
+            "`backup.keep_daily`: expected at least 1 (the newest backup is always kept)",
+        );
+        for (name, v) in [
+            ("backup.keep_daily", self.backup.keep_daily),
+            ("backup.keep_weekly", self.backup.keep_weekly),
+            ("backup.keep_monthly", self.backup.keep_monthly),
+        ] {
+            check(v <= 1000, &format!("`{name}`: expected 0 to 1000"));
+        }
+        check(
             self.api.body_limit_bytes >= 1024,
             "`api.body_limit_bytes`: expected at least 1024",
         );
@@ -595,6 +693,36 @@ impl Settings {
                 &format!("`api.cors_origins` (CORS_ORIGINS): {origin:?} is not an http(s) origin"),
             );
         }
+        for (name, keys) in [
+            ("api.api_keys", &self.api.api_keys),
+            ("api.admin_api_keys", &self.api.admin_api_keys),
+        ] {
+            for k in keys {
+                if let Some(hex) = k.expose().strip_prefix("sha256:") {
+                    check(
+                        crate::middleware::auth::parse_digest(hex).is_some(),
+                        &format!("`{name}`: a `sha256:` key needs 64 hex digits after the prefix"),
+                    );
+                }
+            }
+        }
+        check(
+            self.rate_limit.per_minute <= 60_000_000
+                && self.rate_limit.chat_per_minute <= 60_000_000,
+            "`rate_limit.per_minute` / `chat_per_minute`: expected 0 (off) to 60000000",
+        );
+        check(
+            self.rate_limit.burst <= 1_000_000,
+            "`rate_limit.burst`: expected 0 (a minute's budget) to 1000000",
+        );
+        check(
+            (1_000..=86_400_000).contains(&self.housekeeping.interval_ms),
+            "`housekeeping.interval_ms`: expected 1000 to 86400000",
+        );
+        check(
+            (1..=100_000).contains(&self.housekeeping.purge_batch),
+            "`housekeeping.purge_batch`: expected 1 to 100000",
+        );
         problems.extend(self.llm.problems());
         if problems.is_empty() {
             Ok(())
@@ -627,6 +755,16 @@ impl Settings {
             .collect()
     }
 
+    /// The admin keys (they are accepted on every route too).
+    pub fn admin_api_keys(&self) -> Vec<&str> {
+        self.api
+            .admin_api_keys
+            .iter()
+            .map(Secret::expose)
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+
     /// The effective configuration as TOML, secrets redacted.
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
@@ -642,6 +780,7 @@ impl Settings {
                 "api.api_key_secret",
                 self.api.api_key_secret.expose().into(),
             ),
+            ("api.admin_api_keys", self.admin_api_keys().join("\n")),
             ("database.url", self.database.url.expose().into()),
             (
                 "database.replica_url",
@@ -966,6 +1105,50 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("llm.embedding_provider"), "{e}");
+    }
+
+    #[test]
+    fn backup_settings_come_from_their_variables_and_are_checked() {
+        let s = load(&[
+            ("BACKUP_DIR", "/srv/backups"),
+            ("PG_BIN_DIR", "/opt/pg/bin"),
+        ])
+        .unwrap();
+        assert_eq!(s.backup.dir, "/srv/backups");
+        assert_eq!(s.backup.pg_bin_dir, "/opt/pg/bin");
+        assert_eq!(
+            (
+                s.backup.keep_daily,
+                s.backup.keep_weekly,
+                s.backup.keep_monthly
+            ),
+            (7, 4, 12)
+        );
+        let e = load(&[("BACKUP_DIR", " ")]).unwrap_err().0;
+        assert!(e.contains("BACKUP_DIR"), "{e}");
+        let e = load(&[("HEALTH_AGENT__BACKUP__KEEP_DAILY", "0")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("backup.keep_daily"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_key_digest_and_rate_limits_are_checked() {
+        let e = load(&[("ADMIN_API_KEYS", "sha256:zz")]).unwrap_err().0;
+        assert!(e.contains("api.admin_api_keys"), "{e}");
+        let ok = load(&[("API_KEYS", &format!("sha256:{}", "ab".repeat(32)))]).unwrap();
+        assert_eq!(ok.api_keys().len(), 1);
+        let s = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "600"),
+            ("RATE_LIMIT_CHAT_PER_MINUTE", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.rate_limit.per_minute, s.rate_limit.chat_per_minute),
+            (600, 10)
+        );
+        let e = load(&[("RATE_LIMIT_PER_MINUTE", "-1")]).unwrap_err().0;
+        assert!(e.contains("rate_limit.per_minute"), "{e}");
     }
 
     #[test]

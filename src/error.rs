@@ -27,6 +27,15 @@ pub enum ApiError {
     MissingApiKey,
     #[error("Invalid API key")]
     InvalidApiKey,
+    /// 403: a valid client key on an admin route.
+    #[error("admin API key required")]
+    AdminKeyRequired,
+    /// 429: the key's budget is spent; `detail` names which one.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        what: &'static str,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -94,6 +103,13 @@ impl ApiError {
             }
             ApiError::Unavailable { what, .. } => Some(format!("{what} is unavailable")),
             ApiError::GatewayTimeout(what) => Some(format!("{what} did not answer in time")),
+            ApiError::AdminKeyRequired => {
+                Some("this route needs a key listed in ADMIN_API_KEYS".into())
+            }
+            ApiError::RateLimited { what, retry_after } => Some(format!(
+                "the {what} budget of this API key is spent; retry in {} s",
+                retry_after.as_secs().max(1)
+            )),
             ApiError::BadGateway(d) => Some(d.clone()),
             _ => None,
         }
@@ -102,7 +118,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Overloaded { retry_after, .. }
-            | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            | ApiError::Unavailable { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -135,7 +152,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::MissingApiKey => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidApiKey => StatusCode::FORBIDDEN,
+            ApiError::InvalidApiKey | ApiError::AdminKeyRequired => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -189,7 +207,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Actor(a) => a.into(),
             DbError::Unavailable(why) => {
-                tracing::warn!(%why, "database unavailable");
+                // At most a line a second, plus a count: an outage under load
+                // fails thousands of requests a second.
+                actors::lograte::DB_UNAVAILABLE.warn(why);
                 ApiError::Unavailable {
                     what: "database",
                     retry_after: Duration::from_secs(2),
@@ -350,6 +370,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Collects what a test's subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_thousand_unavailable_errors_log_a_line_and_a_summary_not_a_thousand_lines() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                let e = ApiError::from(DbError::Unavailable(
+                    "no connection available in time".into(),
+                ));
+                assert_eq!(e.status_code(), 503);
+            }
+            actors::lograte::flush(Duration::from_secs(1));
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("database unavailable"))
+            .collect();
+        // One in full (two if a second boundary fell in between), one summary.
+        assert!((2..=3).contains(&lines.len()), "{text}");
+        assert!(
+            lines.last().unwrap().contains("suppressed=99"),
+            "the summary counts the rest: {text}"
+        );
     }
 
     #[actix_web::test]

@@ -1,12 +1,17 @@
 //! The Health Agent API: HTTP layer, configuration and command line. The
 //! actors live in the `actors` crate; see ARCHITECTURE.md.
 
+pub mod backup;
 pub mod cache_keys;
 pub mod chat;
 pub mod cli;
 pub use domain;
 pub mod config;
+pub mod connections;
 pub mod error;
+pub mod lifecycle;
+
+pub mod housekeeping;
 pub mod middleware;
 pub mod mock_llm;
 pub mod monitor;
@@ -17,3 +22,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod properties;

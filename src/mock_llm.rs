@@ -8,7 +8,9 @@
 //! Answers are predictable so tests can assert on them:
 //! - tools offered (one named `log_food`) and the last user message says what
 //!   they ate ("I ate ...", "I had ...") with no tool result after it: a
-//!   `log_food {"description": ...}` tool call;
+//!   `log_food {"description": ...}` tool call; when what they ate starts
+//!   with "my " ("I had my usual breakfast") and `log_meal` is offered, a
+//!   `log_meal {"name": "usual breakfast"}` call;
 //! - a tool result after the last user message: a final text answer quoting it;
 //! - otherwise: every system-prompt line starting with `- memory:`, verbatim,
 //!   then `Mock reply to: <last user message>`.
@@ -454,9 +456,18 @@ impl Conversation {
                 Reply::Text(lines.join("\n"))
             }
             None => match food_eaten(&said) {
+                // "I had my usual breakfast": a saved meal, by its name.
+                Some(d) if d.starts_with("my ") && self.tools.iter().any(|t| t == "log_meal") => {
+                    Reply::Tool {
+                        id: format!("mock_{id}"),
+                        name: "log_meal",
+                        arguments: json!({"name": d.trim_start_matches("my ")}),
+                    }
+                }
                 Some(description) if self.tools.iter().any(|t| t == "log_food") => Reply::Tool {
                     id: format!("mock_{id}"),
-                    description,
+                    name: "log_food",
+                    arguments: json!({ "description": description }),
                 },
                 _ => {
                     lines.push(format!("Mock reply to: {said}"));
@@ -517,7 +528,11 @@ fn food_eaten(message: &str) -> Option<String> {
 
 enum Reply {
     Text(String),
-    Tool { id: String, description: String },
+    Tool {
+        id: String,
+        name: &'static str,
+        arguments: Value,
+    },
 }
 
 fn render(wire: Wire, req: &Value, reply: &Reply, id: u64) -> Value {
@@ -534,13 +549,14 @@ fn render(wire: Wire, req: &Value, reply: &Reply, id: u64) -> Value {
             Wire::Anthropic,
             Reply::Tool {
                 id: call,
-                description,
+                name,
+                arguments,
             },
         ) => json!({
             "id": format!("msg_mock_{id}"), "type": "message", "role": "assistant",
             "model": model,
-            "content": [{"type": "tool_use", "id": format!("toolu_{call}"), "name": "log_food",
-                         "input": {"description": description}}],
+            "content": [{"type": "tool_use", "id": format!("toolu_{call}"), "name": name,
+                         "input": arguments}],
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": input_tokens, "output_tokens": 20},
         }),
@@ -555,7 +571,8 @@ fn render(wire: Wire, req: &Value, reply: &Reply, id: u64) -> Value {
             _,
             Reply::Tool {
                 id: call,
-                description,
+                name,
+                arguments,
             },
         ) => json!({
             "id": format!("chatcmpl-mock-{id}"), "object": "chat.completion",
@@ -563,8 +580,8 @@ fn render(wire: Wire, req: &Value, reply: &Reply, id: u64) -> Value {
             "choices": [{"index": 0, "finish_reason": "tool_calls",
                          "message": {"role": "assistant", "content": null, "tool_calls": [{
                              "id": format!("call_{call}"), "type": "function",
-                             "function": {"name": "log_food",
-                                          "arguments": json!({"description": description}).to_string()}
+                             "function": {"name": name,
+                                          "arguments": arguments.to_string()}
                          }]}}],
             "usage": {"prompt_tokens": input_tokens, "completion_tokens": 20},
         }),
@@ -761,7 +778,7 @@ mod tests {
             {"role": "user", "content": "I had oatmeal"}]});
         assert!(matches!(
             Conversation::read(Wire::OpenAi, &first).reply(1),
-            Reply::Tool { description, .. } if description == "oatmeal"
+            Reply::Tool { name: "log_food", arguments, .. } if arguments["description"] == "oatmeal"
         ));
         let after = json!({"tools": tools, "messages": [
             {"role": "user", "content": "I had oatmeal"},

@@ -17,8 +17,8 @@ use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
-    Schema, Type,
+    ContentBuilder, Deprecated, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response,
+    ResponseBuilder, Schema, Type,
 };
 use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -37,6 +37,8 @@ pub const PUBLIC_PATHS: &[&str] = &[
 ];
 
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+/// The original service's paths, kept for its clients and marked deprecated.
+const LEGACY_PREFIX: &str = "/api/formulas";
 pub const DOCS_PATH: &str = "/api/docs";
 
 const BEARER: &str = "bearer";
@@ -70,11 +72,28 @@ const API_KEY: &str = "api_key";
         routes::users::clear_conversation,
         routes::food::log_food,
         routes::food::food_day,
+        routes::food::delete_food,
         routes::reminders::create_reminder,
         routes::reminders::list_reminders,
         routes::reminders::reminder_status,
         routes::reminders::complete_reminder,
         routes::reminders::delete_reminder,
+        routes::meals::create_meal,
+        routes::meals::list_meals,
+        routes::meals::get_meal,
+        routes::meals::patch_meal,
+        routes::meals::delete_meal,
+        routes::meals::search_meals,
+        routes::meals::log_meal,
+        routes::meals::meal_suggestions,
+        routes::formulas::list_formulas,
+        routes::formulas::create_formula,
+        routes::formulas::get_formula,
+        routes::formulas::put_formula,
+        routes::formulas::delete_formula,
+        routes::formulas::search_formulas,
+        routes::formulas::use_formula,
+        routes::formulas::formula_suggestions,
         routes::gamification::xp,
         routes::gamification::streaks,
         routes::gamification::achievements,
@@ -109,6 +128,10 @@ const API_KEY: &str = "api_key";
         (name = "chat", description = "Talk to the coach."),
         (name = "users", description = "Users, their profile, preferences and conversation."),
         (name = "food", description = "The food log and its nutrition."),
+        (name = "meals", description = "Saved meals: save, find, log in one step, suggested \
+            from what a user repeats."),
+        (name = "formulas", description = "The original service's saved meals (`/api/formulas`), \
+            answered by the same code; deprecated: use `meals`."),
         (name = "reminders", description = "Daily and one-time reminders, delivered once."),
         (name = "gamification", description = "XP, levels, streaks and achievements."),
         (name = "memories", description = "What the coach remembers about a user: list, add, forget, search by meaning."),
@@ -232,8 +255,49 @@ pub struct MemoryPath {
     pub memory_id: String,
 }
 
+/// One saved meal of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MealPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+    /// The meal's id; anything that is not a UUID names no meal (404).
+    #[param(format = "uuid", example = "3c9a4b1e-1f7d-4d8a-9d67-3f1f1f9c2a10")]
+    pub meal_id: String,
+}
+
+/// One formula of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FormulaPath {
+    /// The formula's id; anything that is not a UUID names no formula (404).
+    #[param(format = "uuid", example = "3c9a4b1e-1f7d-4d8a-9d67-3f1f1f9c2a10")]
+    pub id: String,
+}
+
 // ---------------------------------------------------------------------------
 // Bodies the handlers build as JSON values: their shape, read from the code.
+
+/// The original's body for saving: a meal's fields, and its `user_id`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "user_id": "alice", "name": "Usual breakfast", "keywords": ["oats"],
+    "foods": [{"description": "oats", "quantity": "1 cup"}, {"description": "banana"}]
+}))]
+pub struct NewFormula {
+    #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$")]
+    pub user_id: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[schema(max_items = 20)]
+    pub keywords: Option<Vec<String>>,
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
+    pub foods: Option<Vec<routes::meals::MealFoodRequest>>,
+    pub from_suggestion: Option<String>,
+}
 
 /// `sex`, as stored (lowercase).
 #[derive(Serialize, ToSchema)]
@@ -251,6 +315,33 @@ pub enum Sex {
 pub enum Goals {
     One(String),
     Many(Vec<String>),
+}
+
+/// The `value` of a profile or preference PATCH: a text (at most 500
+/// characters), a number, a boolean, a list of texts (`goals`) or `null`
+/// (removes it). Known fields narrow this further (`age` 1–130, ...).
+pub fn patch_value_schema() -> Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(500)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .max_length(Some(500)),
+                )
+                .max_items(Some(20)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 /// A profile as read: known fields typed and range-checked, `timezone`
@@ -271,7 +362,10 @@ pub struct Profile {
     #[schema(nullable = false)]
     pub sex: Option<Sex>,
     /// An IANA time zone; decides the user's days (food log, streaks).
-    #[schema(example = "Europe/Berlin")]
+    #[schema(
+        example = "Europe/Berlin",
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub timezone: String,
     #[schema(nullable = false)]
     pub goals: Option<Goals>,
@@ -293,7 +387,11 @@ pub struct NewProfile {
     pub weight_kg: Option<f64>,
     #[schema(nullable = false)]
     pub sex: Option<Sex>,
-    #[schema(nullable = false, example = "Europe/Berlin")]
+    #[schema(
+        nullable = false,
+        example = "Europe/Berlin",
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub timezone: Option<String>,
     #[schema(nullable = false)]
     pub goals: Option<Goals>,
@@ -305,6 +403,8 @@ pub struct NewProfile {
 #[serde(rename_all = "snake_case")]
 pub enum Tone {
     Friendly,
+    Formal,
+    Casual,
     Professional,
     Motivational,
     Empathetic,
@@ -317,6 +417,8 @@ pub enum Brevity {
     Short,
     Medium,
     Long,
+    Brief,
+    Detailed,
 }
 
 /// Coaching preferences as read, defaults filled in; other preferences are
@@ -356,7 +458,10 @@ pub enum NewReminder {
         #[schema(pattern = r"^[0-2][0-9]:[0-5][0-9]$", example = "08:30")]
         daily_time: String,
         /// An IANA time zone; default the user's.
-        #[schema(example = "Europe/Berlin")]
+        #[schema(
+            example = "Europe/Berlin",
+            pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+        )]
         timezone: Option<String>,
     },
     /// Once, at `trigger_time`.
@@ -367,7 +472,10 @@ pub enum NewReminder {
         #[schema(format = DateTime, example = "2026-06-01T08:00:00Z")]
         trigger_time: String,
         /// An IANA time zone; default the user's.
-        #[schema(example = "Europe/Berlin")]
+        #[schema(
+            example = "Europe/Berlin",
+            pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+        )]
         timezone: Option<String>,
     },
 }
@@ -471,9 +579,11 @@ pub struct MetricsResponse {
     pub system: SystemFigures,
     pub database: routes::metrics::DatabaseFigures,
     pub cache: CacheFigures,
-    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`.
+    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`, and
+    /// `db_reminders` (the scheduler's reserved database admission).
     pub actors: BTreeMap<String, ActorFigures>,
     pub requests: RequestFigures,
+    pub connections: crate::connections::ConnectionsSnapshot,
 }
 
 // ---------------------------------------------------------------------------
@@ -607,6 +717,7 @@ impl Modify for Conventions {
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             let public = PUBLIC_PATHS.contains(&path.as_str());
+            let legacy = path.starts_with(LEGACY_PREFIX);
             let ops = [
                 (&mut item.get, false),
                 (&mut item.delete, false),
@@ -617,6 +728,9 @@ impl Modify for Conventions {
             for (op, is_post) in ops {
                 if let Some(op) = op.as_mut() {
                     apply(op, public, is_post);
+                    if legacy {
+                        op.deprecated = Some(Deprecated::True);
+                    }
                 }
             }
         }
@@ -694,6 +808,6 @@ fn idempotency_key() -> Parameter {
                 .max_length(Some(255))
                 .pattern(Some(r"^[!-~]+$")),
         ))
-        .example(Some(serde_json::json!("7c1d2a90-food-2026-06-01")))
+        // No example: a fuzzer would send the one key with every POST.
         .build()
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use actors::cache::Refill;
 use actors::db::ops::conversation::{GetHistory, HistoryTurn};
-use actors::db::ops::{GetFoodDay, GetStreaks, GetUser, GetXp, StreakRow};
+use actors::db::ops::{GetFoodDay, GetStreaks, GetUser, GetXp, ListMeals, MealRow, StreakRow};
 use actors::db::{DbError, DbHandle};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -113,6 +113,17 @@ async fn load_food_day(
     Ok(FoodDayResponse::from(day))
 }
 
+/// The user's saved meals, most used first; 404 for an unknown user.
+pub async fn meals(state: &AppState, user_id: &str) -> ApiResult<Vec<MealRow>> {
+    cached(state, user_id, keys::meals(user_id), load_meals)
+        .await
+        .map_err(ApiError::for_user)
+}
+
+async fn load_meals(db: DbHandle, user_id: String) -> Result<Vec<MealRow>, DbError> {
+    db.run(ListMeals { user_id }).await
+}
+
 /// The newest `keys::HISTORY_WINDOW` messages, oldest first (empty for a
 /// new user).
 pub async fn history(state: &AppState, user_id: &str) -> ApiResult<Vec<HistoryTurn>> {
@@ -145,7 +156,8 @@ where
         .await
 }
 
-/// A `Refill` of `key` by `load(db, user_id)`.
+/// A `Refill` of `key` by `load(db, user_id)`, read from the primary: it
+/// runs after a write, which the replica may not have replayed yet.
 fn refill<T, Fut>(
     state: &AppState,
     user_id: &str,
@@ -156,7 +168,7 @@ where
     T: Serialize,
     Fut: Future<Output = Result<T, DbError>> + 'static,
 {
-    let (db, user_id) = (state.db.clone(), user_id.to_owned());
+    let (db, user_id) = (state.db.primary(), user_id.to_owned());
     Refill::new(key.name, key.ttl, move || load(db.clone(), user_id.clone()))
 }
 
@@ -168,6 +180,7 @@ enum Changed {
     Xp(Option<i64>),
     Streaks,
     FoodDay(NaiveDate),
+    Meals,
 }
 
 async fn refresh(state: &AppState, user_id: &str, changed: Vec<Changed>) {
@@ -188,6 +201,7 @@ async fn refresh(state: &AppState, user_id: &str, changed: Vec<Changed>) {
                 keys::food_day(user_id, &date.to_string()),
                 move |db, u| load_food_day(db, u, date),
             ),
+            Changed::Meals => refill(state, user_id, keys::meals(user_id), load_meals),
         })
         .collect();
     state.cache.refresh(refills).await;
@@ -215,6 +229,23 @@ pub async fn refresh_food(state: &AppState, user_id: &str, date: NaiveDate) {
     refresh(state, user_id, vec![FoodDay(date), Xp(None), Streaks]).await;
 }
 
+/// After a saved meal was created, changed or deleted.
+pub async fn refresh_meals(state: &AppState, user_id: &str) {
+    refresh(state, user_id, vec![Changed::Meals]).await;
+}
+
+/// After a saved meal was logged: its foods on `date`, the XP, the streak
+/// and the meal's use count.
+pub async fn refresh_meal_log(state: &AppState, user_id: &str, date: NaiveDate) {
+    use Changed::*;
+    refresh(
+        state,
+        user_id,
+        vec![FoodDay(date), Xp(None), Streaks, Meals],
+    )
+    .await;
+}
+
 /// After a chat exchange was stored: the new window and XP total when the
 /// route knows them, and the days its tools logged food on (a chat alone
 /// moves no streak).
@@ -224,9 +255,13 @@ pub async fn refresh_chat(
     window: Option<Vec<HistoryTurn>>,
     total_xp: Option<i64>,
     food_days: &[NaiveDate],
+    meals_logged: bool,
 ) {
     use Changed::*;
     let mut changed = vec![History(window), Xp(total_xp)];
+    if meals_logged {
+        changed.push(Meals);
+    }
     if !food_days.is_empty() {
         let mut days = food_days.to_vec();
         days.sort_unstable();

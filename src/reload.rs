@@ -26,6 +26,10 @@ pub const LIVE_KEYS: &[&str] = &[
     "metrics.slow_request_threshold_ms",
     "database.pool_max_size",
     "database.pool_min_idle",
+    "database.queue_timeout_ms",
+    "rate_limit.per_minute",
+    "rate_limit.chat_per_minute",
+    "rate_limit.burst",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -85,6 +89,13 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         running.database.pool_max_size = d.pool_max_size;
         running.database.pool_min_idle = d.pool_min_idle;
     }
+    if changed("database.queue_timeout_ms") {
+        let ms = new.database.queue_timeout_ms;
+        shared
+            .db
+            .set_queue_timeout(std::time::Duration::from_millis(ms));
+        running.database.queue_timeout_ms = ms;
+    }
     let a = &new.actors;
     for (key, gate, capacity) in [
         ("actors.db.mailbox_capacity", shared.db.gate(), a.db),
@@ -109,11 +120,18 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
             gate.resize(capacity.mailbox_capacity);
         }
     }
+    if changed("actors.reminders.mailbox_capacity") {
+        shared.reminders_db.resize(a.reminders.mailbox_capacity + 1);
+    }
     running.actors = a.clone();
     if changed("metrics.slow_request_threshold_ms") {
         let ms = new.metrics.slow_request_threshold_ms;
         shared.set_slow_threshold_ms(ms);
         running.metrics.slow_request_threshold_ms = ms;
+    }
+    if running.rate_limit != new.rate_limit {
+        shared.rate_limiter.set(&new.rate_limit);
+        running.rate_limit = new.rate_limit;
     }
     Ok(ReloadReport {
         applied,
@@ -236,6 +254,18 @@ mod tests {
         assert_eq!(applied["database.pool_max_size"].new, 4);
         assert_eq!(applied.len(), 3);
         assert_eq!(restart, vec!["api.port", "api.workers"]);
+    }
+
+    #[test]
+    fn rate_limits_are_live() {
+        let new = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "600"),
+            ("HEALTH_AGENT__RATE_LIMIT__BURST", "9"),
+        ]);
+        let (applied, restart) = diff(&load(&[]), &new);
+        assert_eq!(applied["rate_limit.per_minute"].new, 600);
+        assert_eq!(applied["rate_limit.burst"].new, 9);
+        assert!(restart.is_empty(), "{restart:?}");
     }
 
     #[test]

@@ -18,7 +18,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
-use crate::middleware::{auth, idempotency, observe, request_id};
+use crate::lifecycle::Shutdown;
+use crate::middleware::{auth, drain, idempotency, json_errors, observe, rate_limit, request_id};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -28,6 +29,7 @@ pub struct Application {
     server: Server,
     shared: Arc<Shared>,
     reminders: Option<ReminderSchedulerHandle>,
+    shutdown: Shutdown,
 }
 
 /// The recorder is process-global; tests build many applications in one process.
@@ -71,6 +73,7 @@ impl Application {
         );
         check_embedding_models(&db, &llm.embedding_model()).await?;
         let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
+        actors::lograte::spawn_flusher();
         // Prometheus' histograms grow until upkeep runs.
         let upkeep = prometheus.clone();
         actix::spawn(async move {
@@ -81,7 +84,7 @@ impl Application {
             }
         });
 
-        let listener = TcpListener::bind((settings.api.host.as_str(), settings.api.port))
+        let listener = listen(&settings.api.host, settings.api.port, settings.api.backlog)
             .with_context(|| {
                 format!(
                     "cannot listen on {}:{}",
@@ -89,6 +92,8 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        // Shut at SIGTERM while actix keeps serving the open connections.
+        let listener_control = Arc::new(listener.try_clone()?);
         let shared = Arc::new(Shared::new(settings, db, cache, llm, metrics, prometheus));
 
         let s = &shared.settings.api;
@@ -97,7 +102,28 @@ impl Application {
         } else {
             s.workers
         };
+        // Descriptors left for the pools (primary, replica, reminders'),
+        // Redis, the probe, LLM clients, listeners and files.
+        let d = &shared.settings.database;
+        let reserved = 2 * u64::from(d.pool_max_size + shared.settings.reminders.db_connections)
+            + u64::from(shared.settings.cache.pool_max_size)
+            + 512;
+        let max_connections = crate::connections::cap(
+            s.max_connections,
+            crate::connections::raise_fd_limit(),
+            reserved,
+        );
+        if max_connections < s.max_connections {
+            tracing::warn!(
+                configured = s.max_connections,
+                max_connections,
+                "api.max_connections lowered to fit the open-file limit"
+            );
+        }
+        shared.connections.set_max(max_connections);
+        let connections = Arc::clone(&shared.connections);
         let factory_shared = Arc::clone(&shared);
+        let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: its actors live on that thread.
             let state = web::Data::new(AppState::for_this_worker(Arc::clone(&factory_shared)));
@@ -116,15 +142,32 @@ impl Application {
                 .default_service(web::to(not_found))
                 // Inside auth: only authenticated requests claim keys.
                 .wrap(from_fn(idempotency::idempotency))
+                // Inside auth (per key), outside idempotency (a 429 claims nothing).
+                .wrap(from_fn(rate_limit::rate_limit))
                 .wrap(from_fn(auth::require_api_key))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
+                // Outside CORS: its rejections (and Swagger UI's 404s) become JSON.
+                .wrap(from_fn(json_errors::json_errors))
                 .wrap(Compress::default())
                 .wrap(from_fn(observe::observe))
+                .wrap(from_fn(drain::drain))
                 .wrap(from_fn(request_id::request_id))
         })
         .workers(workers)
+        // Our own handler drains first (lifecycle::Shutdown).
+        .disable_signals()
+        .on_connect(move |_, ext| {
+            ext.insert(lifecycle.connected());
+        })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
+        // actix counts this per worker; the setting is for the process.
+        .max_connections(max_connections.div_ceil(workers).max(1))
+        .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
+        .on_connect(move |_, ext| {
+            ext.insert(connections.opened());
+        })
         .listen(listener)?
         .run();
 
@@ -133,8 +176,17 @@ impl Application {
         let reminders = if shared.settings.reminders.enabled {
             let cfg = reminder_config(&shared.settings);
             let gate = shared.reminders.clone();
+            // Connections and permits of its own: HTTP load saturating the
+            // db gate and pool cannot make polls fail.
+            let db = shared
+                .db
+                .reserved(
+                    shared.reminders_db.clone(),
+                    shared.settings.reminders.db_connections,
+                )
+                .context("reminders.db_connections")?;
             Some(
-                ReminderSchedulerHandle::start(&cfg, gate, Arc::clone(&shared.db))
+                ReminderSchedulerHandle::start(&cfg, gate, db)
                     .context("reminder webhook client")?,
             )
         } else {
@@ -142,12 +194,28 @@ impl Application {
         };
 
         reload_on_sighup(Arc::downgrade(&shared)).context("SIGHUP handler")?;
+        let shutdown = Shutdown {
+            lifecycle: Arc::clone(&shared.lifecycle),
+            server: server.handle(),
+            listener: listener_control,
+            drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
+            timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
+        };
+
+        crate::housekeeping::spawn(shared.settings.housekeeping, Arc::clone(&shared.db));
+
+        // Rate limits: count live instances (the fallback's divisor).
+        if shared.cache.enabled() {
+            let cache = actors::cache::CacheHandle::start(Arc::clone(&shared.cache));
+            shared.rate_limiter.spawn_announcer(cache);
+        }
 
         Ok(Self {
             port,
             server,
             shared,
             reminders,
+            shutdown,
         })
     }
 
@@ -163,9 +231,16 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM: stop accepting, let in-flight requests
-    /// finish within `api.shutdown_timeout_secs`, then flush the metrics actor.
+    /// What SIGTERM does, for callers that stop the server themselves.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM: drain (see `lifecycle`), stop accepting,
+    /// answer in-flight requests within `api.shutdown_timeout_secs`, then
+    /// flush the metrics actor.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.shutdown.clone().on_signals()?;
         tracing::info!(port = self.port, "listening");
         let result = self.server.await;
         if let Some(scheduler) = &self.reminders {
@@ -180,6 +255,28 @@ impl Application {
         }
         result
     }
+}
+
+/// Binds like `TcpListener::bind` (SO_REUSEADDR, as std does) but with our
+/// backlog: connections beyond `api.max_connections` wait there.
+fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(backlog.min(i32::MAX as u32) as i32))
+        {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
 }
 
 /// `kill -HUP` re-reads the configuration and applies what can change live
@@ -231,11 +328,16 @@ fn cors(origins: &[String]) -> Cors {
             http::header::HeaderName::from_static("x-request-id"),
             http::header::RETRY_AFTER,
             idempotency::REPLAYED,
+            rate_limit::LIMIT,
+            rate_limit::REMAINING,
+            rate_limit::RESET,
         ])
         .max_age(600);
     origins.iter().fold(base, |c, o| {
         if o == "*" {
-            c.allow_any_origin()
+            // `*` itself, never the request's Origin echoed back (that would
+            // include `null`, sent by sandboxed documents); no credentials.
+            c.allow_any_origin().send_wildcard()
         } else {
             c.allowed_origin(o)
         }
@@ -250,11 +352,13 @@ pub fn db_config(s: &Settings) -> DbConfig {
         pool_max_size: d.pool_max_size,
         pool_min_idle: d.pool_min_idle,
         connection_timeout: Duration::from_millis(d.connection_timeout_ms),
+        queue_timeout: Duration::from_millis(d.queue_timeout_ms),
         query_timeout: Duration::from_millis(d.query_timeout_ms),
         test_on_checkout: d.test_on_checkout,
         mailbox_capacity: s.actors.db.mailbox_capacity,
         probe_interval: Duration::from_millis(d.probe_interval_ms),
         probe_timeout: Duration::from_millis(d.probe_timeout_ms),
+        replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
     }
 }
 

@@ -13,7 +13,11 @@ use actors::metrics::MetricsHandle;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
+use crate::lifecycle::Lifecycle;
+
+use crate::connections::Connections;
 use crate::middleware::auth::ApiKeys;
+use crate::middleware::rate_limit::RateLimiter;
 
 /// Built once per process.
 pub struct Shared {
@@ -30,7 +34,17 @@ pub struct Shared {
     pub prometheus: PrometheusHandle,
     /// The reminder scheduler's gate (its claims and deliveries), for metrics.
     pub reminders: Gate,
+    /// Draining after SIGTERM, and the deadline to answer what is left.
+    pub lifecycle: Arc<Lifecycle>,
+
+    /// The scheduler's own database admission (its reserved connections):
+    /// a claim per poll plus a status update per delivery.
+    pub reminders_db: Gate,
+    /// Open client connections against the configured cap.
+    pub connections: Arc<Connections>,
     slow_threshold_ms: AtomicU64,
+    /// Per-key budgets (live limits, the local fallback).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl Shared {
@@ -42,9 +56,14 @@ impl Shared {
         metrics: MetricsHandle,
         prometheus: PrometheusHandle,
     ) -> Self {
-        let api_keys = ApiKeys::new(settings.api_keys());
+        let api_keys = ApiKeys::with_admins(settings.api_keys(), settings.admin_api_keys());
         let slow = settings.metrics.slow_request_threshold_ms;
+        let settings_rate_limit = settings.rate_limit;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
+        let reminders_db = Gate::new(
+            "db_reminders",
+            settings.actors.reminders.mailbox_capacity + 1,
+        );
         Self {
             running: Mutex::new(settings.clone()),
             settings,
@@ -56,6 +75,12 @@ impl Shared {
             prometheus,
             slow_threshold_ms: AtomicU64::new(slow),
             reminders,
+            lifecycle: Arc::default(),
+
+            reminders_db,
+            connections: Arc::new(Connections::default()),
+
+            rate_limiter: Arc::new(RateLimiter::new(&settings_rate_limit)),
         }
     }
 

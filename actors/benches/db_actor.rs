@@ -107,11 +107,13 @@ fn main() {
             pool_max_size: pool_size,
             pool_min_idle: pool_size,
             connection_timeout: Duration::from_secs(5),
+            queue_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(5),
             test_on_checkout: false,
             mailbox_capacity: 100_000,
             probe_interval: Duration::from_millis(250),
             probe_timeout: Duration::from_millis(500),
+            replica_max_lag: Duration::from_millis(500),
         })
         .expect("pool");
         let arbiters: Vec<_> = (0..workers).map(|_| actix::Arbiter::new()).collect();

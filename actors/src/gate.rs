@@ -149,6 +149,17 @@ impl Gate {
         }
     }
 
+    /// Counts a message refused after admission (e.g. it waited too long
+    /// for a connection) as a rejection, and returns the error to answer.
+    pub fn shed(&self) -> ActorError {
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        self.stats.rejected_total.increment(1);
+        ActorError::Overloaded {
+            actor: self.name,
+            retry_after: self.retry_after,
+        }
+    }
+
     /// Changes the capacity at run time. Admitted messages keep their permits;
     /// shrinking takes effect as they finish.
     pub fn resize(&self, capacity: usize) {

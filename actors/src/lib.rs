@@ -12,6 +12,7 @@ pub mod embedder;
 pub mod error;
 pub mod gate;
 pub mod llm;
+pub mod lograte;
 pub mod metrics;
 pub mod reminders;
 pub mod supervise;

@@ -13,11 +13,13 @@ fn config(url: String, mailbox_capacity: usize) -> DbConfig {
         pool_max_size: 4,
         pool_min_idle: 0,
         connection_timeout: Duration::from_secs(2),
+        queue_timeout: Duration::from_secs(2),
         query_timeout: Duration::from_secs(5),
         test_on_checkout: false,
         mailbox_capacity,
         probe_interval: Duration::from_millis(250),
         probe_timeout: Duration::from_millis(500),
+        replica_max_lag: Duration::from_millis(500),
     }
 }
 
@@ -190,4 +192,26 @@ async fn resized_pools_serve_new_work_while_the_old_pool_finishes_its_own() {
         assert!(Instant::now() < deadline, "{n} connections still open");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[actix::test]
+async fn patient_work_waits_out_a_busy_pool_that_sheds_other_work() {
+    let mut cfg = config(actors::testing::migrated_database().await, 16);
+    cfg.pool_max_size = 1;
+    cfg.queue_timeout = Duration::from_millis(50);
+    let db = DbHandle::start(DbShared::start(&cfg).unwrap());
+    // The one connection exists and is busy for a while.
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+    let busy = {
+        let db = db.clone();
+        actix::spawn(async move { db.run(Sleep(0.6)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shed = db.run(actors::db::ops::Ping).await.unwrap_err();
+    assert!(
+        matches!(shed, DbError::Actor(ActorError::Overloaded { .. })),
+        "{shed:?}"
+    );
+    assert_eq!(db.patient().run(actors::db::ops::Ping).await.unwrap(), 1);
+    busy.await.unwrap().unwrap();
 }

@@ -2,8 +2,8 @@
 //! acting through the same tools a model would.
 //!
 //! [`plan`] reads what the user asked ([`Intent`]) and the tool calls that
-//! serve it (log food from a sentence, read a day of food, create a
-//! reminder, read XP); the chat runs those calls through its tools, then
+//! serve it (log food from a sentence, log a saved meal the user says they
+//! ate, read a day of food, create a reminder, read XP); the chat runs those calls through its tools, then
 //! [`reply`] words the answer from their results, in the user's tone and
 //! length. Sentences that ask nothing of a tool must plan no call.
 
@@ -37,6 +37,35 @@ pub struct CoachContext {
     pub brevity: String,
     pub now: DateTime<Utc>,
     pub timezone: Tz,
+    /// The user's saved meals: "I had my usual breakfast" logs one.
+    pub saved_meals: Vec<SavedMeal>,
+}
+
+/// A saved meal as the coach recognises it in a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedMeal {
+    pub id: String,
+    pub name: String,
+    pub keywords: Vec<String>,
+}
+
+/// Which saved meal (name, keywords) the user says they ate ("I had my
+/// usual breakfast"): a word of eating and the meal's name or a keyword.
+pub fn eaten_meal<'a>(
+    message: &str,
+    meals: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Option<usize> {
+    const EATING: &[&str] = &[
+        "had", "ate", "eaten", "eat", "eating", "having", "log", "logged", "finished",
+    ];
+    let said = message.to_lowercase();
+    let eating = said
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| EATING.contains(&w));
+    if !eating {
+        return None;
+    }
+    crate::meals::recognise(message, meals)
 }
 
 impl Default for CoachContext {
@@ -57,6 +86,7 @@ impl Default for CoachContext {
             brevity: "medium".into(),
             now: Utc::now(),
             timezone: chrono_tz::UTC,
+            saved_meals: Vec::new(),
         }
     }
 }
@@ -125,6 +155,15 @@ impl Goals {
 pub enum Intent {
     /// Foods eaten (recognised by the nutrition table) and parts not recognised.
     LogFood {
+        items: Vec<String>,
+        unknown: Vec<String>,
+        yesterday: bool,
+    },
+    /// A saved meal eaten (its id and name), with any other foods the
+    /// sentence names (parts naming the meal are the meal, not food).
+    LogMeal {
+        id: String,
+        name: String,
         items: Vec<String>,
         unknown: Vec<String>,
         yesterday: bool,
@@ -254,6 +293,12 @@ const FOOD_TAILS: &[&str] = &[
 ];
 
 fn food_items(s: &str) -> Option<(Vec<String>, Vec<String>)> {
+    food_parts(s).filter(|(items, _)| !items.is_empty())
+}
+
+/// The parts of a sentence of eating: those the nutrition table knows, and
+/// short ones it does not.
+fn food_parts(s: &str) -> Option<(Vec<String>, Vec<String>)> {
     let at = FOOD_TRIGGERS
         .iter()
         .filter_map(|t| find_word(s, t).map(|i| (i, t.len())))
@@ -285,7 +330,31 @@ fn food_items(s: &str) -> Option<(Vec<String>, Vec<String>)> {
             unknown.push(part.to_owned());
         }
     }
-    (!items.is_empty()).then_some((items, unknown))
+    Some((items, unknown))
+}
+
+/// The saved meal the message says was eaten, and the sentence's other
+/// foods (a part naming the meal or a keyword of it is the meal).
+fn meal_eaten(ctx: &CoachContext, message: &str, s: &str) -> Option<Intent> {
+    let meals = || {
+        ctx.saved_meals
+            .iter()
+            .map(|m| (m.name.as_str(), m.keywords.as_slice()))
+    };
+    let meal = &ctx.saved_meals[eaten_meal(message, meals())?];
+    let names_it = |part: &String| {
+        crate::meals::recognise(part, [(meal.name.as_str(), meal.keywords.as_slice())]).is_some()
+    };
+    let (mut items, mut unknown) = food_parts(s).unwrap_or_default();
+    items.retain(|p| !names_it(p));
+    unknown.retain(|p| !names_it(p));
+    Some(Intent::LogMeal {
+        id: meal.id.clone(),
+        name: meal.name.clone(),
+        items,
+        unknown,
+        yesterday: has(s, "yesterday"),
+    })
 }
 
 /// `10:00`, `10`, `10am`, `7:30 pm`, `noon` after " at ".
@@ -433,6 +502,8 @@ pub fn plan(ctx: &CoachContext, message: &str) -> (Intent, Vec<PlannedCall>) {
     let question = is_question(&s);
     let intent = if has(&s, "remind me") {
         Intent::Reminder(reminder_plan(&s, ctx.now, ctx.timezone))
+    } else if let Some(meal) = (!question).then(|| meal_eaten(ctx, message, &s)).flatten() {
+        meal
     } else if let Some((items, unknown)) = (!question).then(|| food_items(&s)).flatten() {
         Intent::LogFood {
             items,
@@ -602,22 +673,36 @@ fn recall_topic(s: &str) -> Option<Topic> {
 }
 
 fn calls_for(intent: &Intent, ctx: &CoachContext) -> Vec<PlannedCall> {
+    let when = |yesterday: bool, mut args: Value| {
+        if yesterday {
+            args["timestamp"] = json!((ctx.now - Duration::days(1)).to_rfc3339());
+        }
+        args
+    };
+    let log_food = |items: &[String], yesterday: bool| {
+        items
+            .iter()
+            .map(|d| PlannedCall {
+                name: "log_food",
+                arguments: when(yesterday, json!({"description": d})),
+            })
+            .collect::<Vec<_>>()
+    };
     match intent {
         Intent::LogFood {
             items, yesterday, ..
-        } => items
-            .iter()
-            .map(|d| {
-                let mut args = json!({"description": d});
-                if *yesterday {
-                    args["timestamp"] = json!((ctx.now - Duration::days(1)).to_rfc3339());
-                }
-                PlannedCall {
-                    name: "log_food",
-                    arguments: args,
-                }
-            })
-            .collect(),
+        } => log_food(items, *yesterday),
+        Intent::LogMeal {
+            id,
+            items,
+            yesterday,
+            ..
+        } => std::iter::once(PlannedCall {
+            name: "log_meal",
+            arguments: when(*yesterday, json!({"name": id})),
+        })
+        .chain(log_food(items, *yesterday))
+        .collect(),
         Intent::Today => vec![PlannedCall {
             name: "get_food_summary",
             arguments: json!({}),
@@ -1018,36 +1103,67 @@ pub fn reply(ctx: &CoachContext, intent: &Intent, results: &[(String, Value)]) -
     let mut a = Answer::new();
     let mut acknowledge = false;
     match intent {
-        Intent::LogFood { unknown, .. } => {
+        Intent::LogFood { unknown, .. } | Intent::LogMeal { unknown, .. } => {
+            let meal_name = match intent {
+                Intent::LogMeal { name, .. } => Some(name.as_str()),
+                _ => None,
+            };
+            let meal = results
+                .iter()
+                .find(|(n, _)| n == "log_meal")
+                .map(|(_, r)| r);
+            let logged_meal = meal.filter(|r| r.get("logged_meal").is_some());
             let logged: Vec<&Value> = results
                 .iter()
                 .filter(|(n, r)| n == "log_food" && r.get("logged").is_some())
                 .map(|(_, r)| r)
                 .collect();
-            if logged.is_empty() {
-                a.core
-                    .push("I couldn't log that; please try again with the food and amount.".into());
+            let calories = |r: &Value| r.get("calories").and_then(Value::as_f64);
+            let mut items: Vec<String> = Vec::new();
+            if let Some(r) = logged_meal {
+                let name = r["logged_meal"].as_str().or(meal_name).unwrap_or("meal");
+                items.push(match calories(r) {
+                    Some(c) => format!("your {name} (about {})", kcal(c)),
+                    None => format!("your {name}"),
+                });
+            }
+            items.extend(logged.iter().map(|r| {
+                let what = r["logged"].as_str().unwrap_or("food").to_owned();
+                match calories(r) {
+                    Some(c) => format!("{what} (~{})", kcal(c)),
+                    None => what,
+                }
+            }));
+            // The meal named but not logged (deleted, or refused): say why.
+            let meal_failed = match (meal_name, logged_meal) {
+                (Some(name), None) => {
+                    let why = meal
+                        .and_then(|r| r.get("error"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("it was not accepted");
+                    Some(format!("I couldn't log your {name}: {why}."))
+                }
+                _ => None,
+            };
+            if items.is_empty() {
+                a.core.push(meal_failed.unwrap_or_else(|| {
+                    "I couldn't log that; please try again with the food and amount.".into()
+                }));
             } else {
                 acknowledge = true;
-                let items: Vec<String> = logged
-                    .iter()
-                    .map(|r| {
-                        let what = r["logged"].as_str().unwrap_or("food").to_owned();
-                        match r.get("calories").and_then(Value::as_f64) {
-                            Some(c) => format!("{what} (~{})", kcal(c)),
-                            None => what,
-                        }
-                    })
-                    .collect();
-                let added: f64 = logged
-                    .iter()
-                    .filter_map(|r| r.get("calories").and_then(Value::as_f64))
+                let added: f64 = logged_meal
+                    .into_iter()
+                    .chain(logged.iter().copied())
+                    .filter_map(calories)
                     .sum();
+                // A saved meal is one food-logging event, like one entry.
+                let events = logged.len() as i64 + i64::from(logged_meal.is_some());
                 a.core.push(format!(
                     "Logged {}: +{} XP.",
                     list(&items),
-                    logged.len() as i64 * crate::gamification::XpEvent::FoodLogged.xp()
+                    events * crate::gamification::XpEvent::FoodLogged.xp()
                 ));
+                a.core.extend(meal_failed);
                 let total = ctx.calories_today + added;
                 a.core.push(format!(
                     "That's about {} today of your {} goal.",
@@ -1379,6 +1495,93 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("+20 XP"), "{r}");
+    }
+
+    #[test]
+    fn a_saved_meal_is_recognised_when_the_user_says_they_ate_it() {
+        let kw = vec!["oats".to_string()];
+        let meals = [("Usual breakfast", kw.as_slice())];
+        assert_eq!(eaten_meal("I had my usual breakfast", meals), Some(0));
+        assert_eq!(eaten_meal("just ate my oats", meals), Some(0));
+        assert_eq!(eaten_meal("what is in my usual breakfast?", meals), None);
+        assert_eq!(eaten_meal("I had toast", meals), None);
+
+        let mut c = ctx();
+        c.saved_meals = vec![SavedMeal {
+            id: "m1".into(),
+            name: "Usual breakfast".into(),
+            keywords: kw.clone(),
+        }];
+        let log_meal = PlannedCall {
+            name: "log_meal",
+            arguments: json!({"name": "m1"}),
+        };
+        let (intent, planned) = plan(&c, "I had my usual breakfast");
+        assert_eq!(planned, vec![log_meal.clone()]);
+        let logged = (
+            "log_meal".to_string(),
+            json!({"logged_meal": "Usual breakfast", "calories": 412.4}),
+        );
+        let r = reply(&c, &intent, std::slice::from_ref(&logged));
+        assert!(
+            r.contains("Logged your Usual breakfast (about 412 kcal): +10 XP."),
+            "{r}"
+        );
+        // A keyword names the meal: it is not ALSO logged as a food.
+        assert_eq!(plan(&c, "just ate my oats").1, vec![log_meal.clone()]);
+        // Another food in the sentence is logged beside it.
+        let (intent, planned) = plan(&c, "I had my usual breakfast and a banana");
+        assert_eq!(planned.len(), 2, "{planned:?}");
+        assert_eq!(planned[0], log_meal);
+        assert_eq!(planned[1].name, "log_food");
+        assert_eq!(planned[1].arguments["description"], "a banana");
+        let r = reply(
+            &c,
+            &intent,
+            &[
+                logged,
+                (
+                    "log_food".to_string(),
+                    json!({"logged": "a banana", "calories": 105.0}),
+                ),
+            ],
+        );
+        assert!(
+            r.contains(
+                "Logged your Usual breakfast (about 412 kcal) and a banana (~105 kcal): +20 XP."
+            ),
+            "{r}"
+        );
+        // Yesterday's meal is logged yesterday.
+        let (_, planned) = plan(&c, "I had my usual breakfast yesterday");
+        assert_eq!(
+            planned[0].arguments["timestamp"],
+            "2026-05-31T09:00:00+00:00"
+        );
+        // A question about the meal logs nothing.
+        for question in [
+            "what is in my usual breakfast?",
+            "did I eat my usual breakfast?",
+        ] {
+            let (_, planned) = plan(&c, question);
+            assert!(
+                planned.iter().all(|p| !p.name.starts_with("log_")),
+                "{question}: {planned:?}"
+            );
+        }
+        // A meal that could not be logged says why.
+        let (intent, _) = plan(&c, "I had my usual breakfast");
+        let r = reply(
+            &c,
+            &intent,
+            &[(
+                "log_meal".to_string(),
+                json!({"error": "no saved meal is named \"m1\""}),
+            )],
+        );
+        assert!(r.contains("I couldn't log your Usual breakfast"), "{r}");
+        // Without saved meals the sentence names no food.
+        assert!(plan(&ctx(), "I had my usual breakfast").1.is_empty());
     }
 
     #[test]

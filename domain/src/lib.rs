@@ -4,6 +4,7 @@
 pub mod coach;
 pub mod embedding;
 pub mod gamification;
+pub mod meals;
 pub mod memory;
 pub mod nutrition;
 pub mod profile;

@@ -47,6 +47,31 @@ pub struct NutritionEstimate {
     pub fat_g: f64,
 }
 
+/// The most one entry may weigh: a plausible single meal's portion. More
+/// is a typo or abuse (a 305-digit quantity made `Infinity` calories).
+pub const MAX_GRAMS: f64 = 5_000.0;
+
+/// Like [`estimate`], but a quantity past [`MAX_GRAMS`] is an error (why,
+/// for a 400) instead of an estimate; every value returned is finite.
+pub fn estimate_checked(
+    description: &str,
+    quantity: Option<&str>,
+) -> Result<Option<NutritionEstimate>, String> {
+    match estimate(description, quantity) {
+        Some(e) if !(e.grams.is_finite() && e.grams <= MAX_GRAMS) => Err(format!(
+            "means {} g of {}; at most {MAX_GRAMS} g can be logged at once",
+            e.grams, e.food
+        )),
+        // Rounds to 0 g (".01/4 tbsp"): nothing to log, and the table
+        // requires grams > 0.
+        Some(e) if e.grams <= 0.0 => Err(format!(
+            "means less than 0.1 g of {}; give an amount that can be weighed",
+            e.food
+        )),
+        other => Ok(other),
+    }
+}
+
 /// Estimates nutrition for a log entry, or `None` if no listed food is
 /// mentioned or the quantity is zero, negative or not finite.
 pub fn estimate(description: &str, quantity: Option<&str>) -> Option<NutritionEstimate> {

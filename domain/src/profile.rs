@@ -50,6 +50,10 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// The longest goal, and the longest value of an unknown field.
 pub const MAX_TEXT_CHARS: usize = 500;
 pub const MAX_GOALS: usize = 20;
+/// A profile (and the preferences) may hold this many fields and this many
+/// bytes of JSON: every chat sends it to the model.
+pub const MAX_FIELDS: usize = 50;
+pub const MAX_BYTES: usize = 16_384;
 /// Why a text with a NUL character is refused.
 pub const NUL: &str = "must not contain NUL characters";
 
@@ -105,6 +109,16 @@ pub fn profile_value(name: &str, value: &Value) -> Result<Value, String> {
 /// Validates a whole profile (as sent to `POST /users`): the stored form of
 /// every field, or the first field that is refused.
 pub fn validate_profile(profile: &Map<String, Value>) -> Result<Map<String, Value>, FieldError> {
+    let size = Value::Object(profile.clone()).to_string().len();
+    if profile.len() > MAX_FIELDS || size > MAX_BYTES {
+        return Err(FieldError {
+            field: "profile".into(),
+            why: format!(
+                "may hold at most {MAX_FIELDS} fields and {MAX_BYTES} bytes, got {} and {size}",
+                profile.len()
+            ),
+        });
+    }
     profile
         .iter()
         .map(|(name, value)| {

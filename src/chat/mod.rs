@@ -9,12 +9,13 @@
 //! 2. Ask the model ([`prompt`]); run its tool calls ([`tools`]: the REST
 //!    routes' validation and reads, writes queued); ask again with the
 //!    results (at most `MAX_TOOL_ROUNDS`). The offline coach ([`offline`])
-//!    plans its tool calls the same way and words its answer from their
-//!    results.
+//!    plans its tool calls the same way (a saved meal the user says they
+//!    ate is a `log_meal` call) and words its answer from their results.
 //! 3. Persist both messages, their embeddings, newly stated facts (the
 //!    model's `remember` calls and `domain::memory`'s rules) and the tools'
-//!    writes in one transaction, awarding the XP, then write the caches
-//!    through.
+//!    writes (food, reminders, saved meals) in one transaction, awarding
+//!    the XP, then write the caches through. The model is paid for by
+//!    then, so the save waits out a busy pool instead of being shed.
 
 pub mod offline;
 pub mod prompt;
@@ -100,14 +101,20 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
     };
     let goals = domain::coach::Goals::from_profile(&ctx.profile);
     let timezone = domain::time::parse_timezone(&ctx.timezone).unwrap_or(chrono_tz::UTC);
-    let offline = state
-        .llm
-        .may_answer_offline()
-        .then(|| offline::Offline::new(&ctx, goals, &turns, &message, now, timezone));
+    let mut tools = Tools::new(state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
+    let offline = if state.llm.may_answer_offline() {
+        // No model to call `log_meal`: the coach logs a saved meal the user
+        // says they ate, through the same tool.
+        let meals = tools.saved_meals().await?;
+        Some(offline::Offline::new(
+            &ctx, goals, &turns, &message, now, timezone, &meals,
+        ))
+    } else {
+        None
+    };
     turns.push(turn(Role::User, message.clone()));
 
     let system = prompt::system_prompt(&ctx, goals);
-    let mut tools = Tools::new(state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
     let mut answer = String::new();
     for round in 0..=MAX_TOOL_ROUNDS {
         let last = round == MAX_TOOL_ROUNDS;
@@ -182,8 +189,10 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
             ],
         )
     });
+    // Paid for by now: a busy pool is waited out, not shed.
     let saved = state
         .db
+        .patient()
         .run(SaveChatExchange {
             user_id: user_id.clone(),
             user_message: message,
@@ -199,7 +208,15 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
         .await?;
     drop(llm);
     let food_days: Vec<_> = saved.food.iter().map(|f| f.local_date).collect();
-    crate::reads::refresh_chat(state, &user_id, window, saved.total_xp, &food_days).await;
+    crate::reads::refresh_chat(
+        state,
+        &user_id,
+        window,
+        saved.total_xp,
+        &food_days,
+        saved.meals_logged > 0,
+    )
+    .await;
     Ok(answer)
 }
 

@@ -1,12 +1,15 @@
 //! The offline coach in the chat: `domain::coach` plans tool calls from the
 //! message, the chat runs them through the same [`Tools`](super::tools::Tools)
-//! as a model's, and the coach words the answer from their results.
+//! as a model's, and the coach words the answer from their results. A saved
+//! meal the user says they ate ("I had my usual breakfast") is one
+//! `log_meal` call, never also a food entry.
 
 use actors::db::ops::conversation::ChatContext;
+use actors::db::ops::MealRow;
 use actors::llm::{ChatTurn, Role, ToolCall};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use domain::coach::{self, CoachContext, Goals, Intent};
+use domain::coach::{self, CoachContext, Goals, Intent, SavedMeal};
 use serde_json::Value;
 
 pub struct Offline {
@@ -23,6 +26,7 @@ impl Offline {
         message: &str,
         now: DateTime<Utc>,
         timezone: Tz,
+        saved_meals: &[MealRow],
     ) -> Self {
         let (tone, brevity) = super::prompt::style(ctx);
         let info = domain::gamification::level_for_xp(ctx.total_xp);
@@ -50,6 +54,14 @@ impl Offline {
             brevity,
             now,
             timezone,
+            saved_meals: saved_meals
+                .iter()
+                .map(|m| SavedMeal {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    keywords: m.keywords.clone(),
+                })
+                .collect(),
         };
         let (intent, planned) = coach::plan(&coach_ctx, message);
         let calls = planned

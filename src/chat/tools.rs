@@ -6,15 +6,17 @@
 //! open across a model call.
 
 use actors::db::ops::conversation::ToolWrite;
-use actors::db::ops::{FoodDay, FoodEntryRow, NewFoodEntry};
+use actors::db::ops::{FoodDay, FoodEntryRow, MealRow, NewFoodEntry};
 use actors::llm::{ToolCall, ToolSpec};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::gamification::XpEvent;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::routes::food::{parse_day, FoodDayResponse, LogFoodRequest};
+use crate::routes::meals::{self, LogMealRequest};
 use crate::routes::reminders::CreateReminderRequest;
 use crate::state::AppState;
 
@@ -34,6 +36,16 @@ pub fn specs() -> Vec<ToolSpec> {
                 "calories": {"type": "number"}, "protein_g": {"type": "number"},
                 "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}},
                 "required": ["description"]}),
+        ),
+        tool(
+            "log_meal",
+            "Log one of the user's saved meals (\"my usual breakfast\") in one step: \
+             every food of it, as one food-logging event.",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "The saved meal's name or a keyword"},
+                "portion": {"type": "number", "description": "0.1 to 10, default 1"},
+                "timestamp": {"type": "string", "description": "RFC 3339, default now"}},
+                "required": ["name"]}),
         ),
         tool(
             "get_food_summary",
@@ -80,6 +92,8 @@ pub struct Tools<'a> {
     writes: Vec<ToolWrite>,
     /// Facts the model asked to remember (stored with the exchange).
     remembered: Vec<Remembered>,
+    /// The entries the queued meals will store, for the summaries.
+    meal_entries: Vec<NewFoodEntry>,
 }
 
 /// A fact a model's `remember` call gave.
@@ -110,6 +124,7 @@ impl<'a> Tools<'a> {
             now,
             writes: Vec::new(),
             remembered: Vec::new(),
+            meal_entries: Vec::new(),
         }
     }
 
@@ -127,6 +142,7 @@ impl<'a> Tools<'a> {
     pub async fn run(&mut self, call: &ToolCall) -> Value {
         let result = match call.name.as_str() {
             "log_food" => self.log_food(&call.arguments),
+            "log_meal" => self.log_meal(&call.arguments).await,
             "create_reminder" => self.create_reminder(&call.arguments),
             "get_food_summary" => self.food_summary(&call.arguments).await,
             "get_xp" => Ok(self.xp()),
@@ -140,10 +156,92 @@ impl<'a> Tools<'a> {
     }
 
     fn queued_food(&self) -> impl Iterator<Item = &NewFoodEntry> {
-        self.writes.iter().filter_map(|w| match w {
-            ToolWrite::Food(e) => Some(e),
-            ToolWrite::Reminder(_) => None,
-        })
+        self.writes
+            .iter()
+            .filter_map(|w| match w {
+                ToolWrite::Food(e) => Some(e),
+                ToolWrite::Reminder(_) | ToolWrite::Meal { .. } => None,
+            })
+            .chain(&self.meal_entries)
+    }
+
+    /// Food-logging events queued: each food entry, and each meal as one.
+    fn queued_food_events(&self) -> usize {
+        self.writes
+            .iter()
+            .filter(|w| matches!(w, ToolWrite::Food(_) | ToolWrite::Meal { .. }))
+            .count()
+    }
+
+    /// The user's saved meals (through the cache); none before first contact.
+    pub async fn saved_meals(&self) -> ApiResult<Vec<MealRow>> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        crate::reads::meals(self.state, self.user_id).await
+    }
+
+    async fn log_meal(&mut self, args: &Value) -> ApiResult<Value> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            name: String,
+            #[serde(flatten)]
+            when: LogMealRequest,
+        }
+        let args: Args = serde_json::from_value(args.clone())
+            .map_err(|e| ApiError::invalid_field("arguments", e))?;
+        let meals = self.saved_meals().await?;
+        let found = meals
+            .iter()
+            .position(|m| m.id == args.name.trim())
+            .or_else(|| {
+                domain::meals::recognise(
+                    &args.name,
+                    meals
+                        .iter()
+                        .map(|m| (m.name.as_str(), m.keywords.as_slice())),
+                )
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = meals.iter().map(|m| m.name.as_str()).collect();
+                ApiError::NotFound(format!(
+                    "no saved meal is named {:?}; saved meals: {names:?}",
+                    args.name
+                ))
+            })?;
+        let (at, portion) = meals::when_and_portion(&args.when, self.now)?;
+        self.queue_meal(&meals[found], at, portion)
+    }
+
+    /// Queues logging `meal`: its entries are stored with the exchange.
+    pub fn queue_meal(
+        &mut self,
+        meal: &MealRow,
+        at: DateTime<Utc>,
+        portion: f64,
+    ) -> ApiResult<Value> {
+        let entries = meal
+            .foods
+            .iter()
+            .map(|f| f.entry(portion, at))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(meals::meal_error)?;
+        let calories: f64 = entries.iter().filter_map(|e| e.calories).sum();
+        let answer = json!({
+            "logged_meal": meal.name,
+            "foods": entries.iter().map(|e| e.description.as_str()).collect::<Vec<_>>(),
+            "portion": portion,
+            "calories": (calories * 100.0).round() / 100.0,
+            "date": domain::time::local_date(at, self.timezone).to_string(),
+        });
+        self.writes.push(ToolWrite::Meal {
+            meal_id: meal.id.clone(),
+            at,
+            portion,
+        });
+        self.meal_entries.extend(entries);
+        Ok(answer)
     }
 
     fn log_food(&mut self, args: &Value) -> ApiResult<Value> {
@@ -224,7 +322,7 @@ impl<'a> Tools<'a> {
     }
 
     fn xp(&self) -> Value {
-        let queued = self.queued_food().count() as i64 * XpEvent::FoodLogged.xp();
+        let queued = self.queued_food_events() as i64 * XpEvent::FoodLogged.xp();
         let xp = self.total_xp + queued;
         let info = domain::gamification::level_for_xp(xp);
         json!({"xp": xp, "level": info.level, "tier": info.tier.as_str(),

@@ -15,11 +15,12 @@ use actix_web::{web, HttpMessage, HttpResponse};
 use actors::db::ops::{
     Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
 };
-use actors::db::DbHandle;
+use actors::db::{DbHandle, DbOperation};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 
 use super::auth;
 use crate::error::{now_rfc3339, ApiError, ErrorBody};
@@ -250,10 +251,13 @@ impl Claimed {
             status,
             body,
         };
-        // The response already happened: the client still gets it. A retry
-        // then waits out the stale-claim window and runs again.
-        if let Err(e) = self.db.run(op).await {
-            tracing::warn!(error = %e, "could not store the idempotent response");
+        // The client gets its response either way. Unstored, the claim would
+        // go stale after 60 s and a retry would run the write again (the
+        // chaos suite saw a chat stored twice after a PostgreSQL restart), so
+        // keep trying in the background; until then a retry gets 409.
+        if let Err(e) = self.db.run(op.clone()).await {
+            tracing::warn!(error = %e, "could not store the idempotent response; retrying");
+            settle(self.db, op, "store the idempotent response");
         }
     }
 
@@ -262,10 +266,39 @@ impl Claimed {
             scope: self.scope,
             request_hash: self.request_hash,
         };
-        if let Err(e) = self.db.run(op).await {
-            tracing::warn!(error = %e, "could not release an idempotency key");
+        // Unreleased, the claim answers 409 until it goes stale: retry.
+        if let Err(e) = self.db.run(op.clone()).await {
+            tracing::warn!(error = %e, "could not release an idempotency key; retrying");
+            settle(self.db, op, "release an idempotency key");
         }
     }
+}
+
+/// How long a completion or release that failed is retried: well inside the
+/// 60 s after which a claim counts as stale and a retry may take it over.
+const SETTLE_WITHIN: Duration = Duration::from_secs(45);
+
+/// Retries `op` off the request path with backoff (0.1 s doubling to 2 s)
+/// until it succeeds or `SETTLE_WITHIN` has passed.
+fn settle<O>(db: DbHandle, op: O, what: &'static str)
+where
+    O: DbOperation<Output = ()> + Clone + 'static,
+{
+    actix_web::rt::spawn(async move {
+        let until = Instant::now() + SETTLE_WITHIN;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            actix_web::rt::time::sleep(pause).await;
+            match db.run(op.clone()).await {
+                Ok(()) => return,
+                Err(e) if Instant::now() + pause >= until => {
+                    tracing::error!(error = %e, "gave up trying to {what}");
+                    return;
+                }
+                Err(_) => pause = (pause * 2).min(Duration::from_secs(2)),
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use actix_web::{web, HttpResponse};
-use actors::db::ops::{FoodDay, FoodEntryRow, LogFood, NewFoodEntry, NutritionSource};
+use actors::db::ops::{
+    DeleteFoodEntry, FoodDay, FoodEntryRow, LogFood, NewFoodEntry, NutritionSource,
+};
 use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,6 +28,8 @@ pub struct LogFoodRequest {
     /// 1–500 characters, not blank.
     #[schema(min_length = 1, max_length = 500, example = "banana")]
     description: String,
+    /// An amount the estimate reads (`2 medium`, `150 g`, `1 1/2 cups`): at
+    /// most 5000 g and 20000 kcal once estimated, else a 400 naming it.
     #[serde(default)]
     #[schema(max_length = 100, example = "2 medium")]
     quantity: Option<String>,
@@ -49,12 +53,31 @@ pub struct LogFoodRequest {
 }
 
 impl LogFoodRequest {
+    /// One food of a saved meal, settled as `POST …/food` settles an entry.
+    pub(crate) fn for_meal(
+        description: String,
+        quantity: Option<String>,
+        [calories, protein_g, carbs_g, fat_g]: [Option<f64>; 4],
+    ) -> Self {
+        Self {
+            description,
+            quantity,
+            timestamp: None,
+            calories,
+            protein_g,
+            carbs_g,
+            fat_g,
+        }
+    }
+
     /// Validates every field and settles the nutrition: given values as
     /// given, else the table's estimate, else unknown (never made up).
     pub(crate) fn into_entry(self, now: DateTime<Utc>) -> ApiResult<NewFoodEntry> {
+        // Counted before trimming, as the schema's maxLength counts it.
+        let raw_len = self.description.chars().count();
         let description = self.description.trim().to_owned();
         reject_nul("description", &description)?;
-        let len = description.chars().count();
+        let len = if description.is_empty() { 0 } else { raw_len };
         if len == 0 || len > MAX_DESCRIPTION_CHARS {
             return Err(ApiError::invalid_field(
                 "description",
@@ -100,8 +123,27 @@ impl LogFoodRequest {
             .iter()
             .all(Option::is_none)
         {
-            match domain::nutrition::estimate(&entry.description, entry.quantity.as_deref()) {
+            // Named after the text the amount came from: `quantity` when given.
+            let field = if entry.quantity.is_some() {
+                "quantity"
+            } else {
+                "description"
+            };
+            let estimate =
+                domain::nutrition::estimate_checked(&entry.description, entry.quantity.as_deref())
+                    .map_err(|why| ApiError::invalid_field(field, why))?;
+            match estimate {
                 Some(est) => {
+                    // The estimate must fit the bounds given values have.
+                    amount("calories", Some(est.calories), MAX_CALORIES).map_err(|_| {
+                        ApiError::invalid_field(
+                            field,
+                            format!(
+                                "means {} kcal; at most {MAX_CALORIES} can be logged at once",
+                                est.calories
+                            ),
+                        )
+                    })?;
                     entry.food = Some(est.food.to_owned());
                     entry.grams = Some(est.grams);
                     entry.calories = Some(est.calories);
@@ -119,7 +161,7 @@ impl LogFoodRequest {
 
 /// RFC 3339 with an offset, at most a day ahead (clock skew, time zones) and
 /// at most a year back.
-fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
+pub(crate) fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
     let at = DateTime::parse_from_rfc3339(raw)
         .map_err(|e| {
             ApiError::invalid_field(
@@ -224,7 +266,8 @@ pub struct FoodDayResponse {
 /// Sums known values only; rounded to 0.01 so float noise stays out.
 fn total(entries: &[FoodEntryRow], value: impl Fn(&FoodEntryRow) -> Option<f64>) -> f64 {
     let sum: f64 = entries.iter().filter_map(value).sum();
-    (sum * 100.0).round() / 100.0
+    // An empty f64 sum is -0.0; + 0.0 makes it 0.
+    (sum * 100.0).round() / 100.0 + 0.0
 }
 
 impl From<FoodDay> for FoodDayResponse {
@@ -266,9 +309,10 @@ impl FoodDayResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FoodDayQuery {
-    /// `YYYY-MM-DD`, a day in the user's time zone; default today.
+    /// `YYYY-MM-DD` from 1900-01-01 to 2100-12-31, a day in the user's
+    /// time zone; default today.
     #[serde(default)]
-    #[param(format = Date, example = "2026-06-01")]
+    #[param(format = Date, pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$", example = "2026-06-01")]
     date: Option<String>,
 }
 
@@ -324,8 +368,20 @@ pub(crate) fn parse_day(d: &str) -> ApiResult<NaiveDate> {
     if d.len() != 10 {
         return Err(bad(String::new()));
     }
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))
+    let day = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!(" ({e})")))?;
+    // "-001-01-01" is ten characters too.
+    if !(MIN_YEAR..=MAX_YEAR).contains(&chrono::Datelike::year(&day)) {
+        return Err(ApiError::invalid_field(
+            "date",
+            format!("must be between {MIN_YEAR}-01-01 and {MAX_YEAR}-12-31"),
+        ));
+    }
+    Ok(day)
 }
+
+/// The days a `date` may name.
+pub(crate) const MIN_YEAR: i32 = 1900;
+pub(crate) const MAX_YEAR: i32 = 2100;
 
 /// `GET /api/v1/users/{user_id}/food?date=YYYY-MM-DD`: one local day's log.
 #[utoipa::path(
@@ -354,4 +410,59 @@ pub async fn food_day(
     Ok(web::Json(
         reads::food_day(&state, user_id.as_ref(), date).await?,
     ))
+}
+
+/// One food entry of a user.
+#[derive(IntoParams)]
+#[allow(dead_code)] // documents the path; the handler reads it as a tuple
+#[into_params(parameter_in = Path)]
+pub struct FoodEntryPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+    /// The entry's id; anything that is not a UUID names no entry (404).
+    #[param(format = "uuid", example = "5f0c1c9e-2b1a-4c43-9a55-8f1a0e7b9d21")]
+    pub entry_id: String,
+}
+
+fn entry_not_found() -> ApiError {
+    ApiError::NotFound("food entry not found".into())
+}
+
+/// `DELETE /api/v1/users/{user_id}/food/{entry_id}`: 204. The day's totals
+/// and cache follow, and the entry's 10 XP is taken back; streak days and
+/// achievements stay (the user did log that day).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{user_id}/food/{entry_id}",
+    tag = "food",
+    params(FoodEntryPath),
+    responses(
+        (status = 204, description = "Deleted; its XP is taken back and the day's totals follow."),
+        (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
+        (status = 404, description = "No such user, or no such entry of this user.",
+            body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+pub async fn delete_food(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let user_id = parse_user_id(&path.0)?.into_inner();
+    let entry_id = uuid::Uuid::parse_str(&path.1)
+        .map_err(|_| entry_not_found())?
+        .hyphenated()
+        .to_string();
+    let day = state
+        .db
+        .run(DeleteFoodEntry {
+            user_id: user_id.clone(),
+            entry_id,
+        })
+        .await
+        .map_err(ApiError::for_user)?
+        .ok_or_else(entry_not_found)?;
+    reads::refresh_food(&state, &user_id, day).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -72,7 +72,8 @@ pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
 }
 
-/// `GET /readyz`: ready for traffic when the database answers.
+/// `GET /readyz`: ready for traffic when the database answers and the
+/// process is not stopping.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -80,13 +81,20 @@ pub async fn livez() -> HttpResponse {
     responses(
         (status = 200, description = "Ready.", body = crate::openapi::ProbeStatus,
             example = json!({"status": "ready"})),
-        (status = 503, description = "The database is unreachable.",
+        (status = 503, description = "The database is unreachable, or the instance is stopping (`draining`).",
             body = crate::openapi::ProbeStatus,
             headers(("Retry-After" = u32, description = "Seconds.")),
             example = json!({"status": "not_ready", "database": "disconnected"})),
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // Stopping: the balancer must send elsewhere, though this instance still
+    // serves what reaches it.
+    if state.shared().lifecycle.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(serde_json::json!({"status": "draining"}));
+    }
     if state.shared().db.health().is_connected() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {

@@ -15,6 +15,11 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     metrics::gauge!("health_agent_db_pool_active").set(active as f64);
     metrics::gauge!("health_agent_db_pool_size").set(pool.max_size as f64);
     metrics::gauge!("health_agent_db_pool_connections").set(pool.size as f64);
+    if let Some(replica) = shared.db.replica_health() {
+        let r = replica.snapshot();
+        metrics::gauge!("health_agent_db_replica_usable").set(if r.usable { 1.0 } else { 0.0 });
+        metrics::gauge!("health_agent_db_replica_lag_ms").set(r.lag_ms as f64);
+    }
     let cache = shared.cache.snapshot();
     metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
     // The embedder family exists only with the local model.
@@ -25,6 +30,7 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
+        &shared.reminders_db,
     ]
     .into_iter()
     .chain(embedder)
@@ -77,6 +83,10 @@ pub struct DatabaseFigures {
     pool_min_size: u32,
     pool_max_size: u32,
     pool_utilization_percent: f64,
+    /// The read replica, when one is configured: whether reads go to it,
+    /// its lag, and how often and how many reads fell back to the primary.
+    #[schema(value_type = Option<Object>)]
+    replica: Option<actors::db::ReplicaSnapshot>,
 }
 
 /// `GET /api/v1/metrics`: JSON for people and `jq`, Prometheus text for a
@@ -124,6 +134,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         shared.llm.gate(),
         shared.metrics.gate(),
         &shared.reminders,
+        &shared.reminders_db,
     ]
     .into_iter()
     .chain(embedder)
@@ -159,10 +170,12 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             pool_min_size: pool.min_idle,
             pool_max_size: pool.max_size,
             pool_utilization_percent: percent(active, pool.max_size),
+            replica: shared.db.replica_health().map(|h| h.snapshot()),
         },
         "cache": shared.cache.snapshot(),
         "actors": actors,
         "requests": requests,
+        "connections": shared.connections.snapshot(),
     }))
 }
 

@@ -3,8 +3,10 @@
 pub(crate) mod admin;
 pub(crate) mod chat;
 pub(crate) mod food;
+pub(crate) mod formulas;
 pub(crate) mod gamification;
 pub(crate) mod health;
+pub(crate) mod meals;
 pub(crate) mod memories;
 pub(crate) mod metrics;
 pub(crate) mod reminders;
@@ -26,6 +28,27 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             web::get().to(crate::openapi::docs),
         )
         .service(crate::openapi::swagger_ui())
+        // The original service's saved meals, for its clients.
+        .route("/api/formulas", web::get().to(formulas::list_formulas))
+        .route("/api/formulas", web::post().to(formulas::create_formula))
+        .route(
+            "/api/formulas/search",
+            web::get().to(formulas::search_formulas),
+        )
+        .route(
+            "/api/formulas/suggestions",
+            web::post().to(formulas::formula_suggestions),
+        )
+        .route("/api/formulas/{id}", web::get().to(formulas::get_formula))
+        .route("/api/formulas/{id}", web::put().to(formulas::put_formula))
+        .route(
+            "/api/formulas/{id}",
+            web::delete().to(formulas::delete_formula),
+        )
+        .route(
+            "/api/formulas/{id}/use",
+            web::post().to(formulas::use_formula),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/metrics", web::get().to(metrics::metrics))
@@ -52,6 +75,37 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/users/{user_id}/food", web::post().to(food::log_food))
                 .route("/users/{user_id}/food", web::get().to(food::food_day))
+                .route(
+                    "/users/{user_id}/food/{entry_id}",
+                    web::delete().to(food::delete_food),
+                )
+                // The fixed segments before `{meal_id}`: routes match in order.
+                .route(
+                    "/users/{user_id}/meals/search",
+                    web::get().to(meals::search_meals),
+                )
+                .route(
+                    "/users/{user_id}/meals/suggestions",
+                    web::get().to(meals::meal_suggestions),
+                )
+                .route("/users/{user_id}/meals", web::post().to(meals::create_meal))
+                .route("/users/{user_id}/meals", web::get().to(meals::list_meals))
+                .route(
+                    "/users/{user_id}/meals/{meal_id}",
+                    web::get().to(meals::get_meal),
+                )
+                .route(
+                    "/users/{user_id}/meals/{meal_id}",
+                    web::patch().to(meals::patch_meal),
+                )
+                .route(
+                    "/users/{user_id}/meals/{meal_id}",
+                    web::delete().to(meals::delete_meal),
+                )
+                .route(
+                    "/users/{user_id}/meals/{meal_id}/log",
+                    web::post().to(meals::log_meal),
+                )
                 .route("/users/{user_id}/xp", web::get().to(gamification::xp))
                 .route(
                     "/users/{user_id}/streaks",

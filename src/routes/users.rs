@@ -206,7 +206,7 @@ pub struct PatchProfileRequest {
     field: String,
     /// `null` removes the field; absent is a 400, not a removal.
     #[serde(deserialize_with = "present")]
-    #[schema(value_type = Value, required = true)]
+    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 
@@ -251,13 +251,30 @@ pub async fn patch_profile(
         .db
         .run(SetProfileField {
             user_id: user_id.clone(),
-            field,
+            field: field.clone(),
             value,
         })
-        .await?
+        .await
+        .map_err(|e| over_caps(e, "field", &field))?
         .ok_or_else(ApiError::user_not_found)?;
     reads::refresh_user(&state, &user_id).await;
     Ok(web::Json(with_default_profile(&stored)))
+}
+
+/// The database refused a value past the field-count or size cap: a 400
+/// naming the field (the caps hold in the UPDATE itself).
+fn over_caps(e: actors::db::DbError, what: &str, name: &str) -> ApiError {
+    match e {
+        actors::db::DbError::Rejected(_) => ApiError::invalid_field(
+            what,
+            format!(
+                "cannot store {name:?}: at most {} fields and {} bytes of JSON are kept",
+                profile::MAX_FIELDS,
+                profile::MAX_BYTES
+            ),
+        ),
+        other => other.into(),
+    }
 }
 
 /// `GET /api/v1/users/{user_id}/preferences`, defaults filled in.
@@ -291,7 +308,7 @@ pub struct PatchPreferenceRequest {
     preference: String,
     /// `null` restores the default; absent is a 400.
     #[serde(deserialize_with = "present")]
-    #[schema(value_type = Value, required = true)]
+    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 
@@ -330,10 +347,11 @@ pub async fn patch_preferences(
         .db
         .run(SetPreference {
             user_id: user_id.clone(),
-            preference,
+            preference: preference.clone(),
             value,
         })
-        .await?
+        .await
+        .map_err(|e| over_caps(e, "preference", &preference))?
         .ok_or_else(ApiError::user_not_found)?;
     reads::refresh_user(&state, &user_id).await;
     Ok(web::Json(with_default_preferences(&stored)))

@@ -47,7 +47,10 @@ async fn a_full_db_mailbox_answers_503_with_retry_after_at_once_and_nothing_else
     assert!((1..=10).contains(&served), "served {served}");
     assert_eq!(served + shed.len(), 300, "other statuses: {results:?}");
     for (_, retry_after, took) in &shed {
-        assert_eq!(retry_after.as_ref().unwrap(), "1");
+        // 1: the gate was full; 2: health had seen the stall by then
+        // (the database is down, so nothing waits for it).
+        let after = retry_after.as_ref().unwrap();
+        assert!(after == "1" || after == "2", "{after:?}");
         assert!(
             *took < Duration::from_millis(1500),
             "a shed request waited {took:?}"

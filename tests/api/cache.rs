@@ -31,9 +31,7 @@ async fn food_streak(app: &TestApp, user: &str) -> Value {
 }
 
 fn redis_host_port() -> String {
-    let url = std::env::var("REDIS_URL").expect("REDIS_URL");
-    let rest = url.split_once("://").unwrap().1;
-    rest.split('/').next().unwrap().to_owned()
+    crate::helpers::host_port(&std::env::var("REDIS_URL").expect("REDIS_URL"))
 }
 
 #[actix_web::test]

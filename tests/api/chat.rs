@@ -401,6 +401,23 @@ async fn a_chat_that_fails_after_its_tool_ran_stores_nothing_and_its_retry_store
     assert!(streaks.to_string().contains("\"current\":1"), "{streaks}");
 }
 
+/// `send` again while the server sheds load (503), as a client honouring
+/// Retry-After would; any other answer is returned.
+async fn past_overload<F, Fut>(send: F) -> reqwest::Response
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    for _ in 0..50 {
+        let res = send().await;
+        if res.status() != 503 {
+            return res;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send().await
+}
+
 #[actix_web::test]
 async fn first_contact_chats_on_warmed_connections_never_answer_404() {
     let app = TestApp::spawn().await;
@@ -413,12 +430,16 @@ async fn first_contact_chats_on_warmed_connections_never_answer_404() {
         .map(|i| format!("/api/v1/users/eater{}/food", i % 8))
         .collect();
     let apple = json!({"description": "apple"});
-    let posts = paths.iter().map(|p| app.post_json(p, &apple));
+    let posts = paths
+        .iter()
+        .map(|p| past_overload(|| app.post_json(p, &apple)));
     for res in futures_util::future::join_all(posts).await {
         assert_eq!(res.status(), 201);
     }
     let users: Vec<String> = (0..40).map(|i| format!("newcomer{i}")).collect();
-    let chats = users.iter().map(|u| chat(&app, u, "Hello coach"));
+    let chats = users
+        .iter()
+        .map(|u| past_overload(|| chat(&app, u, "Hello coach")));
     let statuses: Vec<u16> = futures_util::future::join_all(chats)
         .await
         .iter()

@@ -7,6 +7,8 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 pub const KEY: &str = "test-key-1";
+/// Listed in ADMIN_API_KEYS for every test app.
+pub const ADMIN_KEY: &str = "test-admin-key";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -17,8 +19,13 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub address: String,
     pub db_url: String,
+    /// Redis key prefix; a second app given the same one shares the cache
+    /// and the rate-limit buckets.
+    pub cache_namespace: String,
     pub client: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
+    /// What SIGTERM does to this server.
+    pub shutdown: health_agent::lifecycle::Shutdown,
 }
 
 /// Extra settings for one test, as environment strings.
@@ -29,6 +36,7 @@ pub fn settings(db_url: &str, extra: &Env) -> Settings {
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), db_url.to_owned()),
         ("API_KEYS".into(), format!("{KEY},test-key-2")),
+        ("ADMIN_API_KEYS".into(), ADMIN_KEY.into()),
         ("API_PORT".into(), "0".into()),
         ("LOG_LEVEL".into(), "warn".into()),
         (
@@ -63,18 +71,22 @@ impl TestApp {
     pub async fn spawn_on(db_url: &str, extra: Env) -> Self {
         LazyLock::force(&TRACING);
         let settings = settings(db_url, &extra);
+        let cache_namespace = settings.cache.namespace.clone();
         let app = Application::build(settings).await.expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
+        let shutdown = app.shutdown();
         actix_web::rt::spawn(app.run_until_stopped());
         let me = Self {
             address,
             db_url: db_url.to_owned(),
+            cache_namespace,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
             handle,
+            shutdown,
         };
         me.wait_until_healthy(Duration::from_secs(5)).await;
         me
@@ -175,8 +187,9 @@ pub async fn assert_error(res: Response, status: u16) -> Value {
 
 pub use actors::testing::FreezableProxy;
 
-/// host:port of a postgres URL.
+/// host:port of a `scheme://[user@]host:port/rest` URL (PostgreSQL, Redis).
 pub fn host_port(url: &str) -> String {
-    let tail = url.rsplit_once('@').map(|(_, t)| t).unwrap_or(url);
+    let tail = url.split_once("://").map_or(url, |(_, t)| t);
+    let tail = tail.rsplit_once('@').map_or(tail, |(_, t)| t);
     tail.split('/').next().unwrap().to_owned()
 }

@@ -353,3 +353,129 @@ async fn a_retried_food_log_awards_xp_once() {
         1
     );
 }
+
+/// Found by the chaos suite (loadtest/chaos, PostgreSQL SIGINT under load): a
+/// write committed and answered 201, but storing its response failed, so
+/// the claim stayed pending; 60 s later it went stale and a retry with the
+/// same key logged the food a second time. A failed completion is retried in
+/// the background until it is stored.
+#[actix_web::test]
+async fn a_response_that_could_not_be_stored_at_first_is_still_replayed() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.create_user("dana").await.status(), 201);
+    // Completions fail (as if the database went away right after the write
+    // committed) until chaos_failed has a row.
+    app.db()
+        .await
+        .batch_execute(
+            "CREATE TABLE chaos_failed (n int);
+             CREATE FUNCTION fail_first_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NOT EXISTS (SELECT 1 FROM chaos_failed) THEN
+                 RAISE EXCEPTION 'injected: completion lost';
+               END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER fail_first_completion BEFORE UPDATE ON idempotency_keys
+               FOR EACH ROW WHEN (OLD.status IS NULL AND NEW.status IS NOT NULL)
+               EXECUTE FUNCTION fail_first_completion();",
+        )
+        .await
+        .unwrap();
+    let path = "/api/v1/users/dana/food";
+    let body = r#"{"description":"one apple","calories":95}"#;
+    let first = post(&app, path, body, "k-lost").await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    // The database is back.
+    app.db()
+        .await
+        .batch_execute("INSERT INTO chaos_failed VALUES (1)")
+        .await
+        .unwrap();
+
+    let stored = "SELECT count(*) FROM idempotency_keys WHERE key = 'k-lost' AND status = 201";
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&app, stored).await == 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Past the stale-claim window, the retry must replay, not run again.
+    app.db()
+        .await
+        .batch_execute("UPDATE idempotency_keys SET created_at = now() - interval '61 seconds'")
+        .await
+        .unwrap();
+    let retry = post(&app, path, body, "k-lost").await;
+    assert_eq!(retry.status(), 201);
+    assert!(replayed(&retry), "the retry ran the write again");
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM food_entries WHERE user_id = 'dana'"
+        )
+        .await,
+        1
+    );
+}
+
+#[actix_web::test]
+async fn expired_keys_are_purged_in_the_background_and_fresh_ones_stay() {
+    let app = crate::helpers::TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__HOUSEKEEPING__INTERVAL_MS", "1000".into()),
+        ("HEALTH_AGENT__HOUSEKEEPING__PURGE_BATCH", "3".into()),
+    ])
+    .await;
+    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(conn);
+    // 10 expired (several batches) and 2 inside their window.
+    db.execute(
+        "INSERT INTO idempotency_keys (api_key_hash, user_id, key, request_hash, status, created_at)
+         SELECT '\\x00'::bytea, 'u', 'old' || i, '\\x00'::bytea, 200,
+                now() - interval '25 hours'
+           FROM generate_series(1, 10) i
+         UNION ALL
+         SELECT '\\x00'::bytea, 'u', 'new' || i, '\\x00'::bytea, 200, now() - interval '23 hours'
+           FROM generate_series(1, 2) i",
+        &[],
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let left: i64 = db
+            .query_one(
+                "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'old%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} expired keys left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let fresh: i64 = db
+        .query_one(
+            "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'new%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fresh, 2);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("health_agent_idempotency_keys_purged_total") && l.ends_with(" 10")
+        ),
+        "purge counted"
+    );
+}

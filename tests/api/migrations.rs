@@ -40,6 +40,7 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
         "xp_events",
         "streaks",
         "achievements",
+        "saved_meals",
     ] {
         assert!(
             after_up.contains(&t.to_string()),
@@ -51,7 +52,7 @@ async fn migrations_go_up_down_and_up_again_on_a_real_database() {
         "up is idempotent"
     );
 
-    // The newest migration goes back first, whichever it is.
+    // The newest migration goes first, whichever number it has.
     let newest = all.iter().map(|m| m.version).max().unwrap();
     let back = migrate::down(&mut c, 1).await.unwrap();
     assert_eq!(back[0].version, newest);

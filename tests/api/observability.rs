@@ -13,7 +13,7 @@ use health_agent::mock_llm::{start_mock, MockOptions};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, TestApp, KEY};
+use crate::helpers::{assert_error, TestApp, ADMIN_KEY, KEY};
 
 // ---------------------------------------------------------------------------
 // /api/v1/metrics JSON
@@ -80,7 +80,7 @@ fn assert_metrics_shape(m: &Value) {
         .collect();
     assert_eq!(
         actors,
-        BTreeSet::from(["cache", "db", "llm", "metrics", "reminders"])
+        BTreeSet::from(["cache", "db", "db_reminders", "llm", "metrics", "reminders"])
     );
     for actor in actors {
         for k in [
@@ -97,6 +97,7 @@ fn assert_metrics_shape(m: &Value) {
             );
         }
     }
+    number("connections", &["open", "peak", "max"]);
     number(
         "requests",
         &[
@@ -409,6 +410,7 @@ impl Server {
             .env("CONFIG_DIR", &config_dir.0)
             .env("DATABASE_URL", &db_url)
             .env("API_KEYS", KEY)
+            .env("ADMIN_API_KEYS", ADMIN_KEY)
             .env("API_PORT", "0")
             .env("LOG_FORMAT", "json")
             .env("LOG_LEVEL", "info")
@@ -509,7 +511,9 @@ impl Server {
     }
 
     async fn reload(&self) -> Response {
-        self.request(Method::POST, "/api/v1/admin/reload")
+        self.client
+            .post(format!("{}/api/v1/admin/reload", self.address))
+            .header("X-API-Key", ADMIN_KEY)
             .send()
             .await
             .unwrap()
@@ -791,4 +795,37 @@ async fn the_admin_route_applies_live_settings_and_rejects_an_invalid_file() {
         .filter(|l| l.contains("configuration reload rejected"))
         .count();
     assert_eq!(rejected, 3, "each rejection is logged with its reason");
+}
+
+#[actix_web::test]
+async fn rate_limits_reload_live() {
+    let server = Server::start(&[]).await;
+    let res = server
+        .request(Method::GET, "/api/v1/users/nobody")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !res.headers().contains_key("ratelimit-limit"),
+        "off by default"
+    );
+    server.edit_config(|t| {
+        let t = replace_once(&t, "per_minute = 0\nchat", "per_minute = 2\nchat");
+        replace_once(&t, "burst = 0", "burst = 2")
+    });
+    let res = server.reload().await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["applied"]["rate_limit.per_minute"]["new"], 2, "{body}");
+    // The reload itself used the admin key's budget, not this one's.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = server
+            .request(Method::GET, "/api/v1/users/nobody")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [404, 404, 429]);
 }

@@ -41,6 +41,23 @@ const ROUTES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("DELETE", "/api/v1/users/{user_id}/reminders/{id}", false),
+    ("DELETE", "/api/v1/users/{user_id}/food/{entry_id}", false),
+    ("POST", "/api/v1/users/{user_id}/meals", false),
+    ("GET", "/api/v1/users/{user_id}/meals", false),
+    ("GET", "/api/v1/users/{user_id}/meals/search", false),
+    ("GET", "/api/v1/users/{user_id}/meals/suggestions", false),
+    ("GET", "/api/v1/users/{user_id}/meals/{meal_id}", false),
+    ("PATCH", "/api/v1/users/{user_id}/meals/{meal_id}", false),
+    ("DELETE", "/api/v1/users/{user_id}/meals/{meal_id}", false),
+    ("POST", "/api/v1/users/{user_id}/meals/{meal_id}/log", false),
+    ("GET", "/api/formulas", false),
+    ("POST", "/api/formulas", false),
+    ("GET", "/api/formulas/search", false),
+    ("POST", "/api/formulas/suggestions", false),
+    ("GET", "/api/formulas/{id}", false),
+    ("PUT", "/api/formulas/{id}", false),
+    ("DELETE", "/api/formulas/{id}", false),
+    ("POST", "/api/formulas/{id}/use", false),
     ("GET", "/api/v1/users/{user_id}/memories", false),
     ("POST", "/api/v1/users/{user_id}/memories", false),
     ("GET", "/api/v1/users/{user_id}/memories/search", false),
@@ -184,7 +201,8 @@ async fn every_route_in_the_table_is_served_by_the_app() {
     for (method, path, _) in ROUTES {
         let url = path
             .replace("{user_id}", "nobody")
-            .replace("{id}", "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10");
+            .replace("{id}", "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10")
+            .replace("{meal_id}", "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10");
         let res = app
             .request(Method::from_bytes(method.as_bytes()).unwrap(), &url)
             .send()
@@ -664,6 +682,146 @@ async fn the_routes_answer_what_the_document_says() {
         Method::GET,
         "/api/v1/metrics",
         "/api/v1/metrics",
+        None,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn the_meal_and_formula_routes_answer_what_the_document_says() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    app.create_user("mia").await;
+    let meals = "/api/v1/users/{user_id}/meals";
+    let meal = format!("{meals}/{{meal_id}}");
+    let saved = conforms(
+        &app,
+        &doc,
+        Method::POST,
+        meals,
+        "/api/v1/users/mia/meals",
+        Some(json!({"name": "Usual breakfast", "keywords": ["oats"],
+                    "foods": [{"description": "oats"}, {"description": "mystery stew"},
+                              {"description": "shake", "calories": 250}]})),
+    )
+    .await;
+    let id = saved["id"].as_str().unwrap().to_owned();
+    let at = format!("/api/v1/users/mia/meals/{id}");
+    conforms(
+        &app,
+        &doc,
+        Method::POST,
+        meals,
+        "/api/v1/users/mia/meals",
+        Some(json!({"name": ""})),
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        meals,
+        "/api/v1/users/mia/meals",
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        meals,
+        "/api/v1/users/nobody/meals",
+        None,
+    )
+    .await;
+    conforms(&app, &doc, Method::GET, &meal, &at, None).await;
+    conforms(
+        &app,
+        &doc,
+        Method::PATCH,
+        &meal,
+        &at,
+        Some(json!({"description": "weekdays"})),
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        &format!("{meals}/search"),
+        "/api/v1/users/mia/meals/search?q=oats",
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        &format!("{meals}/suggestions"),
+        "/api/v1/users/mia/meals/suggestions",
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::POST,
+        &format!("{meal}/log"),
+        &format!("{at}/log"),
+        Some(json!({"portion": 2})),
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        "/api/formulas",
+        "/api/formulas?user_id=mia",
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        "/api/formulas/{id}",
+        &format!("/api/formulas/{id}?user_id=mia"),
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::POST,
+        "/api/formulas/{id}/use",
+        &format!("/api/formulas/{id}/use?user_id=mia"),
+        Some(json!({})),
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::POST,
+        "/api/formulas/suggestions",
+        "/api/formulas/suggestions?user_id=mia",
+        Some(json!({})),
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        "/api/formulas/search",
+        "/api/formulas/search?user_id=mia&keyword=oats",
+        None,
+    )
+    .await;
+    conforms(
+        &app,
+        &doc,
+        Method::GET,
+        &meal,
+        &at.replace(&id, "nope"),
         None,
     )
     .await;

@@ -5,7 +5,9 @@ use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
-use super::{CacheActor, CacheError, Delete, Get, Replace, Set, SetWhen};
+use super::{
+    Announce, CacheActor, CacheError, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen,
+};
 use crate::gate::{Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
@@ -175,6 +177,94 @@ impl Handler<Replace> for CacheActor {
         })
     }
 }
+
+/// GCRA on Redis' clock (one clock for every instance). The key holds the
+/// "theoretical arrival time" in µs; a request is allowed while it is at most
+/// `capacity` intervals ahead of now. ARGV[3] requests admitted elsewhere
+/// (an instance deciding alone while Redis was away) are charged first, at
+/// most a full bucket. Returns {allowed, remaining, retry_after_us,
+/// reset_us}. Redis replicates scripts by effects, so TIME inside is fine.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local window = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+tat = math.min(tat + interval * tonumber(ARGV[3]), now + window)
+local new_tat = tat + interval
+if new_tat - now > window then
+  return {0, math.floor((window - (tat - now)) / interval), new_tat - now - window, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, math.floor((window - (new_tat - now)) / interval), 0, new_tat - now}
+";
+
+impl Handler<RateLimit> for CacheActor {
+    type Result = Reply<RateDecision>;
+
+    fn handle(&mut self, msg: RateLimit, ctx: &mut Self::Context) -> Self::Result {
+        let RateLimit {
+            key,
+            interval_us,
+            capacity,
+            owed,
+            ticket,
+        } = msg;
+        self.run("rate_limit", ticket, ctx, move |mut c| async move {
+            let (allowed, remaining, retry_us, reset_us): (i64, i64, i64, i64) = redis::cmd("EVAL")
+                .arg(GCRA)
+                .arg(1)
+                .arg(&key)
+                .arg(interval_us)
+                .arg(capacity)
+                .arg(owed)
+                .query_async(&mut c)
+                .await?;
+            let us = |v: i64| std::time::Duration::from_micros(v.max(0) as u64);
+            Ok(RateDecision {
+                allowed: allowed == 1,
+                remaining: remaining.clamp(0, i64::from(u32::MAX)) as u32,
+                retry_after: us(retry_us),
+                reset: us(reset_us),
+            })
+        })
+    }
+}
+
+impl Handler<Announce> for CacheActor {
+    type Result = Reply<u64>;
+
+    fn handle(&mut self, msg: Announce, ctx: &mut Self::Context) -> Self::Result {
+        let Announce {
+            key,
+            instance,
+            ttl,
+            ticket,
+        } = msg;
+        self.run("announce", ticket, ctx, move |mut c| async move {
+            redis::cmd("EVAL")
+                .arg(ANNOUNCE)
+                .arg(1)
+                .arg(&key)
+                .arg(&instance)
+                .arg(ttl.as_millis() as u64)
+                .query_async(&mut c)
+                .await
+        })
+    }
+}
+
+/// ZADD this instance at Redis' now (ms), drop members older than ARGV[2]
+/// ms, return how many are left.
+const ANNOUNCE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+";
 
 impl Handler<Restart> for CacheActor {
     type Result = ();

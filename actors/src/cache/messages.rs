@@ -62,3 +62,44 @@ pub struct Replace {
     pub channel: String,
     pub ticket: Ticket,
 }
+
+/// Sent by `CacheHandle::rate_limit`: take one request from a GCRA bucket
+/// (one Lua script, so instances sharing the key never race).
+#[derive(Message)]
+#[rtype(result = "(Result<RateDecision, CacheError>, Timing)")]
+pub struct RateLimit {
+    /// Full (namespaced) key of the bucket.
+    pub key: String,
+    /// Microseconds between two requests at the sustained rate.
+    pub interval_us: u64,
+    /// Requests that may come at once (the bucket's size).
+    pub capacity: u32,
+    /// Requests admitted without the bucket (while Redis was away), charged
+    /// before this one is decided.
+    pub owed: u32,
+    pub ticket: Ticket,
+}
+
+/// What a bucket said about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// When a refused request may be retried.
+    pub retry_after: Duration,
+    /// When the bucket is full again.
+    pub reset: Duration,
+}
+
+/// Sent by `CacheHandle::announce_instance`: record this instance as alive
+/// (a sorted set scored by Redis' clock), forget ones silent for `ttl`,
+/// and count the rest.
+#[derive(Message)]
+#[rtype(result = "(Result<u64, CacheError>, Timing)")]
+pub struct Announce {
+    pub key: String,
+    pub instance: String,
+    pub ttl: Duration,
+    pub ticket: Ticket,
+}

@@ -24,7 +24,7 @@ use bb8_redis::RedisConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use messages::{Delete, Get, Replace, Set, SetWhen};
+pub use messages::{Announce, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen};
 
 use crate::circuit::Circuit;
 use crate::db::DbError;
@@ -422,6 +422,47 @@ impl CacheHandle {
         })
         .await
         .is_ok()
+    }
+
+    /// Takes one request from the shared GCRA bucket `key` (namespaced
+    /// here), after charging `owed` requests admitted without it. Any error
+    /// (Redis down, slow, circuit open, cache disabled) is the caller's cue
+    /// to fall back to a local bucket.
+    pub async fn rate_limit(
+        &self,
+        key: &str,
+        interval_us: u64,
+        capacity: u32,
+        owed: u32,
+    ) -> Result<RateDecision, CacheError> {
+        let key = self.shared.key(key);
+        self.call("rate_limit", |ticket| RateLimit {
+            key,
+            interval_us,
+            capacity,
+            owed,
+            ticket,
+        })
+        .await
+    }
+
+    /// Records `instance` as alive in the set `key` and returns how many
+    /// instances announced themselves within `ttl`.
+    pub async fn announce_instance(
+        &self,
+        key: &str,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<u64, CacheError> {
+        let key = self.shared.key(key);
+        let instance = instance.to_owned();
+        self.call("announce", |ticket| Announce {
+            key,
+            instance,
+            ttl,
+            ticket,
+        })
+        .await
     }
 
     /// The value under `key`: from L1, else Redis, else `load` (whose result

@@ -1,7 +1,7 @@
 use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
 
-use super::{DbActor, DbError, DbOperation, Run};
-use crate::gate::Timing;
+use super::{Checkout, DbActor, DbError, DbOperation, PgPool, Run, DOWN};
+use crate::gate::{Gate, Timing};
 use crate::supervise::{serve, Restart, ServeError};
 
 impl ServeError for DbError {
@@ -17,13 +17,31 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
     type Result = ResponseFuture<(Result<O::Output, DbError>, Timing)>;
 
     fn handle(&mut self, msg: Run<O>, ctx: &mut Self::Context) -> Self::Result {
-        let Run { op, ticket } = msg;
+        let Run {
+            op,
+            ticket,
+            primary,
+            patient,
+        } = msg;
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
-        let pool = self.shared.pool_for(O::READ_ONLY);
+        let (pool, on_primary) = self.shared.pool_for(O::READ_ONLY && !primary);
+        let shared = std::sync::Arc::clone(&self.shared);
         let work = async move {
-            let mut conn = pool.get().await?;
-            op.run(&mut conn).await
+            // Decided when the connection is asked for, not when the
+            // message arrived.
+            let checkout = match shared.checkout(&pool) {
+                Checkout::Queue(_) if patient => Checkout::Queue(shared.patient_wait()),
+                c => c,
+            };
+            let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
+            let out = op.run(&mut conn).await;
+            // The primary answered a real query: health need not wait for
+            // its own probe, which a saturated box may delay.
+            if on_primary && out.is_ok() {
+                shared.health().saw_answer();
+            }
+            out
         };
         let deadline = self.shared.query_timeout;
         serve(
@@ -34,6 +52,33 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             ctx.address().recipient(),
             work,
         )
+    }
+}
+
+/// A pooled connection within the checkout's wait. A queue longer than the
+/// target sheds the operation (`Overloaded`, 503 in milliseconds) instead of
+/// letting it wait `connection_timeout` for a 503 anyway.
+async fn checkout_within<'p>(
+    pool: &'p PgPool,
+    checkout: Checkout,
+    gate: &Gate,
+) -> Result<bb8::PooledConnection<'p, super::PgManager>, DbError> {
+    let wait = match checkout {
+        Checkout::Queue(wait) | Checkout::Connect(wait) => wait,
+        // An idle connection is taken on the first poll, before the deadline.
+        Checkout::Down => std::time::Duration::ZERO,
+    };
+    match tokio::time::timeout(wait, pool.get()).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => match checkout {
+            Checkout::Queue(_) => {
+                crate::lograte::DB_SHED
+                    .warn(format_args!("no connection free within {wait:?}; shed"));
+                Err(gate.shed().into())
+            }
+            Checkout::Connect(_) => Err(bb8::RunError::TimedOut.into()),
+            Checkout::Down => Err(DbError::Unavailable(DOWN.into())),
+        },
     }
 }
 

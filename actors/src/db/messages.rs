@@ -24,6 +24,10 @@ pub trait DbOperation: Send + 'static {
 pub struct Run<O: DbOperation> {
     pub op: O,
     pub ticket: Ticket,
+    /// Run on the primary even if the operation is a read.
+    pub primary: bool,
+    /// Wait out a busy pool instead of being shed (`DbHandle::patient`).
+    pub patient: bool,
 }
 
 impl<O: DbOperation> Message for Run<O> {

@@ -12,7 +12,9 @@ mod messages;
 pub mod migrate;
 pub mod ops;
 mod probe;
+mod replica;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use tokio_postgres::NoTls;
 pub use error::DbError;
 pub use messages::{DbOperation, Run};
 pub use probe::DbHealth;
+pub use replica::{ReplicaHealth, ReplicaSnapshot};
 
 use crate::gate::{Gate, Timing};
 use crate::trace;
@@ -38,11 +41,16 @@ pub struct DbConfig {
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
     pub connection_timeout: Duration,
+    /// How long an operation may wait for a pooled connection when every
+    /// connection is busy before it is shed (503).
+    pub queue_timeout: Duration,
     pub query_timeout: Duration,
     pub test_on_checkout: bool,
     pub mailbox_capacity: usize,
     pub probe_interval: Duration,
     pub probe_timeout: Duration,
+    /// Reads leave the replica while it is further behind the primary than this.
+    pub replica_max_lag: Duration,
 }
 
 /// Everything the `DbActor` instances share.
@@ -53,7 +61,26 @@ pub struct DbShared {
     recipe: PoolRecipe,
     gate: Gate,
     health: Arc<DbHealth>,
+    replica_health: Option<Arc<ReplicaHealth>>,
     query_timeout: Duration,
+    /// Milliseconds; live-tunable.
+    queue_timeout_ms: AtomicU64,
+    /// Set once the probe has seen the database: until then a request waits
+    /// up to `connection_timeout` as before (the server may start first).
+    seen_up: AtomicBool,
+}
+
+pub(crate) const DOWN: &str = "the database is down (health probe)";
+
+/// How long one operation may wait for a connection, and what a miss means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checkout {
+    /// Every connection is busy: a queue this long is overload.
+    Queue(Duration),
+    /// The pool is still opening connections: a connect is not a queue.
+    Connect(Duration),
+    /// Health says the database is down: take an idle connection or fail.
+    Down,
 }
 
 #[derive(Debug, Clone)]
@@ -137,13 +164,80 @@ impl DbShared {
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let health = DbHealth::new(cfg.probe_interval, cfg.probe_timeout);
         probe::spawn(recipe.primary.clone(), Arc::clone(&health));
+        let replica_health = recipe.replica.as_ref().map(|replica| {
+            let h = ReplicaHealth::new(cfg.probe_interval, cfg.probe_timeout, cfg.replica_max_lag);
+            replica::spawn(recipe.primary.clone(), replica.clone(), Arc::clone(&h));
+            h
+        });
         Ok(Arc::new(Self {
             pools: RwLock::new(pools),
             recipe,
             gate: Gate::new("db", cfg.mailbox_capacity),
             health,
+            replica_health,
             query_timeout: cfg.query_timeout,
+            queue_timeout_ms: AtomicU64::new(cfg.queue_timeout.as_millis() as u64),
+            seen_up: AtomicBool::new(false),
         }))
+    }
+
+    /// Pools and a gate of their own over the same database and health
+    /// probe, for background work (the reminder scheduler) that HTTP load
+    /// must not be able to starve: `connections` connections, admitted
+    /// through `gate`. Its operations wait up to
+    /// `connection_timeout` for a connection, since nobody waits on them.
+    pub fn reserved(&self, gate: Gate, connections: u32) -> Result<Arc<Self>, InvalidPoolSize> {
+        let pools = self.recipe.build(connections, connections.min(1))?;
+        Ok(Arc::new(Self {
+            pools: RwLock::new(pools),
+            recipe: self.recipe.clone(),
+            gate,
+            health: Arc::clone(&self.health),
+            replica_health: self.replica_health.clone(),
+            query_timeout: self.query_timeout,
+            queue_timeout_ms: AtomicU64::new(self.recipe.connection_timeout.as_millis() as u64),
+            seen_up: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.queue_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Applied live by a configuration reload.
+    pub fn set_queue_timeout(&self, timeout: Duration) {
+        self.queue_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the database is up as far as health knows; before its first
+    /// answer it counts as up.
+    fn database_up(&self) -> bool {
+        if self.health.is_connected() {
+            self.seen_up.store(true, Ordering::Relaxed);
+            true
+        } else {
+            !self.seen_up.load(Ordering::Relaxed)
+        }
+    }
+
+    /// How long patient work waits for a busy pool.
+    pub(crate) fn patient_wait(&self) -> Duration {
+        self.recipe.connection_timeout
+    }
+
+    /// The wait an operation on `pool` may spend getting a connection.
+    pub(crate) fn checkout(&self, pool: &PgPool) -> Checkout {
+        if !self.database_up() {
+            return Checkout::Down;
+        }
+        // Not "no idle connection": one seen idle here may be taken by the
+        // time this operation asks, and a full pool is a queue either way.
+        if pool.state().connections >= pool.config().max_size {
+            Checkout::Queue(self.queue_timeout())
+        } else {
+            Checkout::Connect(self.recipe.connection_timeout)
+        }
     }
 
     pub fn gate(&self) -> &Gate {
@@ -172,12 +266,51 @@ impl DbShared {
         self.pools().primary
     }
 
-    /// The pool an operation runs on: reads go to the replica when there is one.
-    pub(crate) fn pool_for(&self, read_only: bool) -> PgPool {
+    /// The replica's state, when one is configured.
+    pub fn replica_health(&self) -> Option<&Arc<ReplicaHealth>> {
+        self.replica_health.as_ref()
+    }
+
+    /// The pool an operation runs on, and whether it is the primary's: reads
+    /// go to the replica while it is up and close enough behind, otherwise
+    /// (counted) to the primary.
+    pub(crate) fn pool_for(&self, read_only: bool) -> (PgPool, bool) {
         let pools = self.pools();
-        match (pools.replica, read_only) {
-            (Some(replica), true) => replica,
-            _ => pools.primary,
+        match (pools.replica, read_only, &self.replica_health) {
+            (Some(replica), true, Some(h)) => {
+                if h.usable() {
+                    if h.take_stale_pool() {
+                        return (self.fresh_replica_pool(), false);
+                    }
+                    (replica, false)
+                } else {
+                    h.count_fallback_read();
+                    (pools.primary, true)
+                }
+            }
+            _ => (pools.primary, true),
+        }
+    }
+
+    /// A new replica pool in place of one whose connections died with the
+    /// replica (each would fail one read before bb8 dropped it).
+    fn fresh_replica_pool(&self) -> PgPool {
+        let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
+        let (max, min) = {
+            let c = pools.primary.config();
+            (c.max_size, c.min_idle.unwrap_or(0))
+        };
+        let fresh = self
+            .recipe
+            .replica
+            .as_ref()
+            .map(|pg| self.recipe.pool(pg, max, min));
+        if let Some(fresh) = fresh {
+            tracing::info!("replica back: its pool is rebuilt");
+            pools.replica = Some(fresh.clone());
+            fresh
+        } else {
+            pools.primary.clone()
         }
     }
 
@@ -226,7 +359,7 @@ struct LogErrors;
 impl bb8::ErrorSink<tokio_postgres::Error> for LogErrors {
     fn sink(&self, e: tokio_postgres::Error) {
         metrics::counter!("health_agent_db_connection_errors_total").increment(1);
-        tracing::warn!(error = %e, "database connection failed");
+        crate::lograte::DB_CONNECT.warn(e);
     }
 
     fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
@@ -261,6 +394,8 @@ impl Supervised for DbActor {
 pub struct DbHandle {
     addr: Addr<DbActor>,
     shared: Arc<DbShared>,
+    primary_only: bool,
+    patient: bool,
 }
 
 impl DbHandle {
@@ -268,7 +403,33 @@ impl DbHandle {
     pub fn start(shared: Arc<DbShared>) -> Self {
         let for_actor = Arc::clone(&shared);
         let addr = Supervisor::start(move |_| DbActor { shared: for_actor });
-        Self { addr, shared }
+        Self {
+            addr,
+            shared,
+            primary_only: false,
+            patient: false,
+        }
+    }
+
+    /// The same actor, but every operation (reads too) runs on the primary:
+    /// for reloads after a write, which must see it whatever the replica's lag.
+    pub fn primary(&self) -> Self {
+        Self {
+            primary_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same actor, for work already paid for (a chat's save after its
+    /// model calls): when every connection is busy it waits up to
+    /// `connection_timeout` instead of the queue target, since shedding it
+    /// would throw away the completions. Such work is bounded by the LLM
+    /// family's capacity, so it cannot fill the queue by itself.
+    pub fn patient(&self) -> Self {
+        Self {
+            patient: true,
+            ..self.clone()
+        }
     }
 
     pub fn shared(&self) -> &Arc<DbShared> {
@@ -279,9 +440,26 @@ impl DbHandle {
     /// is full, and records the mailbox and service time in the request trace.
     pub async fn run<O: DbOperation>(&self, op: O) -> Result<O::Output, DbError> {
         let ticket = self.shared.gate.admit()?;
+        // No wait for a pool that cannot connect: health knows within a second.
+        if !self.shared.database_up()
+            && self
+                .shared
+                .pool_for(O::READ_ONLY && !self.primary_only)
+                .0
+                .state()
+                .idle_connections
+                == 0
+        {
+            return Err(DbError::Unavailable(DOWN.into()));
+        }
         let (out, timing): (Result<O::Output, DbError>, Timing) = self
             .addr
-            .send(Run { op, ticket })
+            .send(Run {
+                op,
+                ticket,
+                primary: self.primary_only,
+                patient: self.patient,
+            })
             .await
             .map_err(|e| crate::error::ActorError::from_mailbox("db", e))?;
         trace::record("db", O::NAME, timing);

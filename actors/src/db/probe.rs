@@ -17,6 +17,8 @@ pub struct DbHealth {
     last_ok_ms: AtomicU64,
     /// A `SELECT 1` is out and not answered yet.
     in_flight: AtomicBool,
+    /// Milliseconds since `epoch` when the probe in flight was sent.
+    sent_ms: AtomicU64,
     /// What the probe loop last reported, for logging changes.
     reported: AtomicBool,
     epoch: Instant,
@@ -30,6 +32,7 @@ impl DbHealth {
             connected: AtomicBool::new(false),
             last_ok_ms: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
+            sent_ms: AtomicU64::new(0),
             reported: AtomicBool::new(false),
             epoch: Instant::now(),
             interval,
@@ -41,23 +44,35 @@ impl DbHealth {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// True while the probe connection is open and a probe was answered
-    /// within the last interval plus deadline. A late answer still counts
-    /// when it comes: on a saturated box a slow `SELECT 1` is not an outage,
-    /// and reconnecting there (a new backend) only made it slower.
+    /// True while the probe connection is open and the database answers: a
+    /// probe or a real query was answered within the last interval plus
+    /// deadline, or the probe out now was sent less than a deadline ago.
+    /// Only a probe the database left unanswered past its deadline makes an
+    /// outage: a probe thread that a busy box delays in *sending* is not one
+    /// (that starved probe once turned health 503 under wrk with PostgreSQL
+    /// fine). A late answer still counts when it comes, and reconnecting
+    /// there (a new backend) only made it slower.
     pub fn is_connected(&self) -> bool {
         if !self.connected.load(Ordering::Acquire) {
             return false;
         }
-        let age = self
-            .now_ms()
-            .saturating_sub(self.last_ok_ms.load(Ordering::Acquire));
-        age <= (self.interval + self.timeout).as_millis() as u64 + 100
+        let now = self.now_ms();
+        let age = now.saturating_sub(self.last_ok_ms.load(Ordering::Acquire));
+        if age <= (self.interval + self.timeout).as_millis() as u64 + 100 {
+            return true;
+        }
+        let waiting = now.saturating_sub(self.sent_ms.load(Ordering::Acquire));
+        !self.in_flight.load(Ordering::Acquire) || waiting <= self.timeout.as_millis() as u64
+    }
+
+    /// The primary answered a query of the pool.
+    pub(crate) fn saw_answer(&self) {
+        self.last_ok_ms.fetch_max(self.now_ms(), Ordering::AcqRel);
     }
 
     fn answered(&self, ok: bool) {
         if ok {
-            self.last_ok_ms.store(self.now_ms(), Ordering::Release);
+            self.last_ok_ms.fetch_max(self.now_ms(), Ordering::AcqRel);
         }
         self.connected.store(ok, Ordering::Release);
     }
@@ -117,7 +132,9 @@ pub(super) fn spawn(config: tokio_postgres::Config, health: Arc<DbHealth>) {
                 };
             }
             if let Some(c) = &client {
-                if !health.in_flight.swap(true, Ordering::AcqRel) {
+                if !health.in_flight.load(Ordering::Acquire) {
+                    health.sent_ms.store(health.now_ms(), Ordering::Release);
+                    health.in_flight.store(true, Ordering::Release);
                     let (c, h) = (Arc::clone(c), Arc::clone(&health));
                     actix::spawn(async move {
                         let ok = c.simple_query("SELECT 1").await.is_ok();

@@ -123,6 +123,9 @@ enum Mode {
         /// Answers in the first seconds are not counted.
         #[arg(long, default_value_t = 3.0)]
         warmup_secs: f64,
+        /// A refused client waits as the 503's Retry-After says (else 50 ms).
+        #[arg(long)]
+        honour_retry_after: bool,
     },
 }
 
@@ -208,9 +211,22 @@ async fn seed(c: &Common) -> anyhow::Result<()> {
                 }
                 let body = json!({"user_id": format!("{}{i}", c.user_prefix),
                                   "profile": {"timezone": "Europe/Paris"}});
-                match http.post(&url).json(&body).send().await {
-                    Ok(r) if r.status().is_success() || r.status() == 409 => {}
-                    _ => bad += 1,
+                // A server shedding load (503) is asked again, as Retry-After says.
+                let mut ok = false;
+                for _ in 0..20 {
+                    match http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status().is_success() || r.status() == 409 => {
+                            ok = true;
+                            break;
+                        }
+                        Ok(r) if r.status() == 503 => {
+                            tokio::time::sleep(Duration::from_millis(200)).await
+                        }
+                        _ => break,
+                    }
+                }
+                if !ok {
+                    bad += 1;
                 }
             }
         }));
@@ -462,7 +478,13 @@ async fn burst(c: &Common, n: usize, concurrency: usize) -> anyhow::Result<()> {
 }
 
 /// Closed loop: every client chats back to back until the time is up.
-async fn closed(c: &Common, conns: usize, secs: f64, warmup: f64) -> anyhow::Result<()> {
+async fn closed(
+    c: &Common,
+    conns: usize,
+    secs: f64,
+    warmup: f64,
+    honour_retry_after: bool,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .default_headers({
             let mut h = reqwest::header::HeaderMap::new();
@@ -494,9 +516,17 @@ async fn closed(c: &Common, conns: usize, secs: f64, warmup: f64) -> anyhow::Res
                     .send()
                     .await;
                 i += conns;
+                let mut retry_after = Duration::ZERO;
                 let status = match res {
                     Ok(r) => {
                         let s = r.status().as_u16();
+                        if honour_retry_after {
+                            retry_after = r
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok()?.parse().ok())
+                                .map_or(Duration::ZERO, Duration::from_secs);
+                        }
                         let _ = r.bytes().await;
                         Ok(s)
                     }
@@ -516,9 +546,9 @@ async fn closed(c: &Common, conns: usize, secs: f64, warmup: f64) -> anyhow::Res
                     Ok(200) => out.0.push(us),
                     Ok(503) => {
                         out.1.push(us);
-                        // A refused client waits as Retry-After would have it,
-                        // scaled down: the point is to keep the pressure on.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // At least a short pause, so a refused client keeps
+                        // the pressure on without spinning.
+                        tokio::time::sleep(retry_after.max(Duration::from_millis(50))).await;
                     }
                     Ok(s) => out.2.push(s.to_string()),
                     Err(e) => out.2.push(e),
@@ -593,7 +623,8 @@ fn main() -> anyhow::Result<()> {
                 conns,
                 secs,
                 warmup_secs,
-            } => closed(&c, conns, secs, warmup_secs).await,
+                honour_retry_after,
+            } => closed(&c, conns, secs, warmup_secs, honour_retry_after).await,
         }
     })
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::db::ops::food::{insert_entry, FoodEntryRow, NewFoodEntry};
 use crate::db::ops::gamification::award;
+use crate::db::ops::meals::log_meal;
 use crate::db::ops::memories::{insert_memory, NewMemoryRef};
 use crate::db::ops::reminders::{CreateReminder, ReminderRow};
 use crate::db::{Client, DbError, DbOperation};
@@ -225,6 +226,12 @@ pub struct NewMemory {
 pub enum ToolWrite {
     Food(NewFoodEntry),
     Reminder(CreateReminder),
+    /// A saved meal logged (`log_meal`): one food-logging event.
+    Meal {
+        meal_id: String,
+        at: DateTime<Utc>,
+        portion: f64,
+    },
 }
 
 /// What a stored exchange changed, for the caches.
@@ -234,6 +241,8 @@ pub struct SavedExchange {
     pub total_xp: Option<i64>,
     pub food: Vec<FoodEntryRow>,
     pub reminders: Vec<ReminderRow>,
+    /// Saved meals logged (their use counts changed).
+    pub meals_logged: usize,
 }
 
 /// Persists one chat exchange in ONE transaction, before the answer is
@@ -334,6 +343,19 @@ impl DbOperation for SaveChatExchange {
                     let (row, awarded) = insert_entry(&tx, &self.user_id, tz, entry).await?;
                     saved.total_xp = awarded.map(|a| a.total_xp).or(saved.total_xp);
                     saved.food.push(row);
+                }
+                ToolWrite::Meal {
+                    meal_id,
+                    at,
+                    portion,
+                } => {
+                    let logged = log_meal(&tx, &self.user_id, tz, meal_id, *at, *portion)
+                        .await?
+                        // Deleted since the tool read it: store nothing.
+                        .ok_or_else(|| DbError::Rejected("saved meal gone".into()))?;
+                    saved.total_xp = logged.award.map(|a| a.total_xp).or(saved.total_xp);
+                    saved.food.extend(logged.entries);
+                    saved.meals_logged += 1;
                 }
                 ToolWrite::Reminder(reminder) => {
                     if reminder.user_id != self.user_id {

@@ -38,7 +38,7 @@ pub struct FoodEntryRow {
 
 impl FoodEntryRow {
     /// Reads the entry from `r` starting at column `at`.
-    fn from_row(r: &Row, at: usize) -> Self {
+    pub(crate) fn from_row(r: &Row, at: usize) -> Self {
         Self {
             id: r.get(at),
             user_id: r.get(at + 1),
@@ -119,6 +119,27 @@ pub(crate) async fn insert_entry(
     tz: Tz,
     e: &NewFoodEntry,
 ) -> Result<(FoodEntryRow, Option<Award>), DbError> {
+    let row = insert_entry_row(tx, user_id, tz, e).await?;
+    let awarded = award(
+        tx,
+        user_id,
+        XpEvent::FoodLogged,
+        &format!("food:{}", row.id),
+        e.logged_at,
+        tz,
+    )
+    .await?;
+    Ok((row, awarded))
+}
+
+/// Stores `e` on the user's local day in `tz` without awarding anything (a
+/// saved meal's foods are one event together).
+pub(crate) async fn insert_entry_row(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    tz: Tz,
+    e: &NewFoodEntry,
+) -> Result<FoodEntryRow, DbError> {
     let day = local_date(e.logged_at, tz);
     let source = e.source.as_str();
     let rows = tx
@@ -146,20 +167,9 @@ entry_columns!()
             ],
         )
         .await?;
-    let row = rows
-        .first()
+    rows.first()
         .map(|r| FoodEntryRow::from_row(r, 0))
-        .ok_or(DbError::NotFound)?;
-    let awarded = award(
-        tx,
-        user_id,
-        XpEvent::FoodLogged,
-        &format!("food:{}", row.id),
-        e.logged_at,
-        tz,
-    )
-    .await?;
-    Ok((row, awarded))
+        .ok_or(DbError::NotFound)
 }
 
 /// One local day of a user's food log.
@@ -226,5 +236,52 @@ impl DbOperation for GetFoodDay {
             timezone,
             entries,
         })
+    }
+}
+
+/// Removes one of the user's food entries and takes back the XP it earned
+/// (its ledger row and the running totals), in one transaction. Streak days
+/// and unlocked achievements stay: they record that the user logged that
+/// day. Returns the entry's local day (its cache must follow), `None` when
+/// the user has no such entry; `NotFound` when the user does not exist.
+#[derive(Debug, Clone)]
+pub struct DeleteFoodEntry {
+    pub user_id: String,
+    /// A UUID, hyphenated (the route parsed it).
+    pub entry_id: String,
+}
+
+impl DbOperation for DeleteFoodEntry {
+    type Output = Option<NaiveDate>;
+    const NAME: &'static str = "delete_food_entry";
+
+    async fn run(self, client: &mut Client) -> Result<Option<NaiveDate>, DbError> {
+        let tx = client.transaction().await?;
+        // The user's lock orders this with a concurrent log or chat.
+        lock_user_tz(&tx, &self.user_id).await?;
+        let deleted = tx
+            .query(
+                "DELETE FROM food_entries
+                  WHERE user_id = $1 AND id = CAST($2::text AS uuid)
+                  RETURNING local_date",
+                &[&self.user_id, &self.entry_id],
+            )
+            .await?;
+        let Some(day) = deleted.first().map(|r| r.get::<_, NaiveDate>(0)) else {
+            return Ok(None);
+        };
+        let source_key = format!("food:{}", self.entry_id);
+        tx.execute(
+            "WITH gone AS (
+                 DELETE FROM xp_events WHERE user_id = $1 AND source_key = $2 RETURNING xp)
+             UPDATE user_stats SET
+                 total_xp = greatest(total_xp - (SELECT sum(xp) FROM gone), 0),
+                 food_entries = greatest(food_entries - 1, 0)
+              WHERE user_id = $1 AND EXISTS (SELECT 1 FROM gone)",
+            &[&self.user_id, &source_key],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(day))
     }
 }

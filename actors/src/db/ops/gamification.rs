@@ -236,7 +236,9 @@ pub struct GetAchievements {
 impl DbOperation for GetAchievements {
     type Output = Vec<(String, DateTime<Utc>)>;
     const NAME: &'static str = "get_achievements";
-    const READ_ONLY: bool = true;
+    // Not cached, and read right after the user's own writes: the primary
+    // answers, whatever the replica's lag.
+    const READ_ONLY: bool = false;
 
     async fn run(self, client: &mut Client) -> Result<Self::Output, DbError> {
         let rows = client

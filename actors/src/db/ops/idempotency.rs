@@ -156,3 +156,42 @@ impl DbOperation for ReleaseIdempotencyKey {
         Ok(())
     }
 }
+
+/// Deletes up to `batch` keys past their 24 h window (the `created_at`
+/// index finds them). Only one instance purges at a time (a transaction
+/// advisory lock; the others get `None` and skip the round), and rows a
+/// claim holds are skipped, never waited for. Returns how many went.
+#[derive(Debug, Clone)]
+pub struct PurgeIdempotencyKeys {
+    pub batch: i64,
+}
+
+/// An arbitrary constant naming the purge's advisory lock.
+const PURGE_LOCK: i64 = 0x0068_6169_6465_6d70; // "haidemp"
+
+impl DbOperation for PurgeIdempotencyKeys {
+    type Output = Option<u64>;
+    const NAME: &'static str = "purge_idempotency_keys";
+
+    async fn run(self, client: &mut Client) -> Result<Option<u64>, DbError> {
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK])
+            .await?;
+        if !rows.first().is_some_and(|r| r.get::<_, bool>(0)) {
+            return Ok(None);
+        }
+        let deleted = tx
+            .execute(
+                "DELETE FROM idempotency_keys WHERE ctid IN (
+                     SELECT ctid FROM idempotency_keys
+                      WHERE created_at < now() - interval '24 hours'
+                      ORDER BY created_at LIMIT $1
+                      FOR UPDATE SKIP LOCKED)",
+                &[&self.batch],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some(deleted))
+    }
+}

@@ -7,16 +7,24 @@ pub mod conversation;
 pub mod food;
 pub mod gamification;
 pub mod idempotency;
+pub mod meals;
 pub mod memories;
 pub mod reminders;
 mod system;
 pub mod users;
 
-pub use food::{FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource};
+pub use food::{
+    DeleteFoodEntry, FoodDay, FoodEntryRow, GetFoodDay, LogFood, NewFoodEntry, NutritionSource,
+};
 pub use gamification::Streaks;
 pub use gamification::{GetAchievements, GetStreaks, GetXp, StreakRow};
 pub use idempotency::{
-    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, ReleaseIdempotencyKey,
+    Claim, ClaimIdempotencyKey, CompleteIdempotencyKey, IdempotencyScope, PurgeIdempotencyKeys,
+    ReleaseIdempotencyKey,
+};
+pub use meals::{
+    CreateMeal, DeleteMeal, GetMeal, GetMealHistory, ListMeals, LogMeal, LoggedMeal, MealFood,
+    MealHistory, MealHit, MealRow, MealTotals, NewMeal, SearchMeals, UpdateMeal,
 };
 pub use reminders::{
     ClaimDueReminders, CompleteReminder, CreateReminder, DeleteReminder, FiredReminder,

@@ -164,7 +164,9 @@ pub struct ListReminders {
 impl DbOperation for ListReminders {
     type Output = Vec<ReminderRow>;
     const NAME: &'static str = "list_reminders";
-    const READ_ONLY: bool = true;
+    // Not cached, and read right after the user's own writes: the primary
+    // answers, whatever the replica's lag.
+    const READ_ONLY: bool = false;
 
     async fn run(self, client: &mut Client) -> Result<Vec<ReminderRow>, DbError> {
         let rows = client
@@ -233,7 +235,9 @@ pub struct GetReminderStatus {
 impl DbOperation for GetReminderStatus {
     type Output = Option<ReminderStatus>;
     const NAME: &'static str = "get_reminder_status";
-    const READ_ONLY: bool = true;
+    // Not cached, and read right after the user's own writes: the primary
+    // answers, whatever the replica's lag.
+    const READ_ONLY: bool = false;
 
     async fn run(self, client: &mut Client) -> Result<Option<ReminderStatus>, DbError> {
         let rows = client

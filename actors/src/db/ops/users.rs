@@ -111,6 +111,30 @@ pub async fn lock_user_tz(
         .unwrap_or(chrono_tz::UTC))
 }
 
+const MAX_FIELDS: i64 = domain::profile::MAX_FIELDS as i64;
+const MAX_BYTES: i32 = domain::profile::MAX_BYTES as i32;
+
+/// No row updated: the user is missing (`None`) or the caps refused the
+/// value (`Rejected(what)`).
+async fn within_caps(
+    client: &mut Client,
+    user_id: &str,
+    stored: Option<Value>,
+    what: &str,
+) -> Result<Option<Value>, DbError> {
+    if stored.is_some() {
+        return Ok(stored);
+    }
+    let exists = client
+        .query("SELECT 1 FROM users WHERE user_id = $1", &[&user_id])
+        .await?;
+    if exists.is_empty() {
+        Ok(None)
+    } else {
+        Err(DbError::Rejected(what.into()))
+    }
+}
+
 /// Sets one profile field, or removes it when `value` is `None`, in one
 /// statement; returns the stored profile, `None` when the user does not exist.
 #[derive(Debug, Clone)]
@@ -127,15 +151,33 @@ impl DbOperation for SetProfileField {
     async fn run(self, client: &mut Client) -> Result<Option<Value>, DbError> {
         let rows = client
             .query(
+                // The caps hold in the statement, so concurrent PATCHes can't
+                // pass them together; removing a field is always allowed.
                 "UPDATE users SET
                      profile = CASE WHEN $3::jsonb IS NULL THEN profile - $2
                                     ELSE profile || jsonb_build_object($2, $3) END,
                      updated_at = now()
-                 WHERE user_id = $1 RETURNING profile",
-                &[&self.user_id, &self.field, &self.value],
+                 WHERE user_id = $1
+                   AND ($3::jsonb IS NULL
+                        OR ((profile ? $2 OR (SELECT count(*) FROM jsonb_object_keys(profile)) < $4)
+                            AND octet_length((profile || jsonb_build_object($2, $3))::text) <= $5))
+                 RETURNING profile",
+                &[
+                    &self.user_id,
+                    &self.field,
+                    &self.value,
+                    &MAX_FIELDS,
+                    &MAX_BYTES,
+                ],
             )
             .await?;
-        Ok(rows.first().map(|r| r.get(0)))
+        within_caps(
+            client,
+            &self.user_id,
+            rows.first().map(|r| r.get(0)),
+            "profile_limits",
+        )
+        .await
     }
 }
 
@@ -159,11 +201,22 @@ impl DbOperation for SetPreference {
                      preferences = CASE WHEN $3::jsonb IS NULL THEN preferences - $2
                                         ELSE preferences || jsonb_build_object($2, $3) END,
                      updated_at = now()
-                 WHERE user_id = $1 RETURNING preferences",
-                &[&self.user_id, &self.preference, &self.value],
+                 WHERE user_id = $1
+                   AND ($3::jsonb IS NULL
+                        OR ((preferences ? $2
+                             OR (SELECT count(*) FROM jsonb_object_keys(preferences)) < $4)
+                            AND octet_length((preferences || jsonb_build_object($2, $3))::text) <= $5))
+                 RETURNING preferences",
+                &[&self.user_id, &self.preference, &self.value, &MAX_FIELDS, &MAX_BYTES],
             )
             .await?;
-        Ok(rows.first().map(|r| r.get(0)))
+        within_caps(
+            client,
+            &self.user_id,
+            rows.first().map(|r| r.get(0)),
+            "preference_limits",
+        )
+        .await
     }
 }
 

@@ -1,0 +1,354 @@
+//! Overload and idle-socket load with latencies by status (issue 12 items 4, 5).
+//!
+//! ```text
+//! overload db   --url URL --conns N --secs S [--path food|xp]   closed loop, N keep-alive connections
+//! overload idle --url URL --sockets N --secs S                  N idle sockets (reopened when closed),
+//!                                                               while health probes and real requests run
+//! ```
+//!
+//! `db` sends `POST /api/v1/users/benchK/food` (a write; `--path xp` a read)
+//! on N connections, each sending its next request after the last answer,
+//! and reports goodput (2xx/s), 503s/s and p50/p99 of each separately: wrk
+//! mixes the latencies of served and shed requests.
+//!
+//! `idle` keeps N sockets open that never send a request (each reconnects
+//! when the server closes it), and meanwhile sends a health probe on a new
+//! connection and a `GET xp` on a kept-alive one every 100 ms; it reports how
+//! many of those were answered 200 and how fast.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "overload",
+    about = "Overload and idle-socket load, latencies by status"
+)]
+struct Cli {
+    #[arg(long, default_value = "http://127.0.0.1:18310")]
+    url: String,
+    #[arg(
+        long,
+        env = "API_KEY",
+        default_value = "bench-key",
+        hide_env_values = true
+    )]
+    api_key: String,
+    /// Requests go to PREFIX1..PREFIXN at random.
+    #[arg(long, default_value_t = 1000)]
+    users: u64,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    Db {
+        #[arg(long)]
+        conns: usize,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
+        /// food (POST, a write) or xp (GET, a read).
+        #[arg(long, default_value = "food")]
+        path: String,
+    },
+    Idle {
+        #[arg(long)]
+        sockets: usize,
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+    },
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn request(cli: &Cli, addr: &str, path: &str, n: u64) -> hyper::Request<Full<Bytes>> {
+    let user = 1 + n % cli.users;
+    let b = hyper::Request::builder()
+        .header("host", addr)
+        .header("x-api-key", &cli.api_key);
+    match path {
+        "xp" => b
+            .method("GET")
+            .uri(format!("/api/v1/users/bench{user}/xp"))
+            .body(Full::new(Bytes::new())),
+        _ => b
+            .method("POST")
+            .uri(format!("/api/v1/users/bench{user}/food"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"description":"1 medium banana"}"#,
+            ))),
+    }
+    .expect("request")
+}
+
+/// Latencies in microseconds by outcome.
+#[derive(Default)]
+struct Tally {
+    ok: Vec<u64>,
+    shed: Vec<u64>,
+    other: u64,
+    failed: u64,
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+async fn db(cli: Arc<Cli>, conns: usize, secs: f64, path: String) -> anyhow::Result<()> {
+    let addr = cli.url.trim_start_matches("http://").to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(rand_seed()));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (cli, addr, stop, counter, path) = (
+            Arc::clone(&cli),
+            addr.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&counter),
+            path.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut t = Tally::default();
+            let mut sender: Option<Sender> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let s = match sender.as_mut() {
+                    Some(s) => s,
+                    None => match connect(&addr).await {
+                        Ok(s) => sender.insert(s),
+                        Err(_) => {
+                            t.failed += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    },
+                };
+                let n = counter.fetch_add(7919, Ordering::Relaxed);
+                let started = Instant::now();
+                let res = s.send_request(request(&cli, &addr, &path, n)).await;
+                match res {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let body = res.into_body().collect().await;
+                        let us = started.elapsed().as_micros() as u64;
+                        if body.is_err() {
+                            t.failed += 1;
+                            sender = None;
+                        } else if (200..300).contains(&status) {
+                            t.ok.push(us);
+                        } else if status == 503 {
+                            t.shed.push(us);
+                        } else {
+                            t.other += 1;
+                        }
+                    }
+                    Err(_) => {
+                        t.failed += 1;
+                        sender = None;
+                    }
+                }
+            }
+            t
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Tally::default();
+    for task in tasks {
+        let t = task.await?;
+        all.ok.extend(t.ok);
+        all.shed.extend(t.shed);
+        all.other += t.other;
+        all.failed += t.failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.ok.sort_unstable();
+    all.shed.sort_unstable();
+    println!(
+        "RESULT conns={conns} secs={elapsed:.1} goodput_per_s={:.0} shed_per_s={:.0} ok_p50_ms={:.1} ok_p99_ms={:.1} shed_p50_ms={:.1} shed_p99_ms={:.1} other={} failed={}",
+        all.ok.len() as f64 / elapsed,
+        all.shed.len() as f64 / elapsed,
+        pct(&all.ok, 0.5),
+        pct(&all.ok, 0.99),
+        pct(&all.shed, 0.5),
+        pct(&all.shed, 0.99),
+        all.other,
+        all.failed,
+    );
+    Ok(())
+}
+
+async fn idle(cli: Arc<Cli>, sockets: usize, secs: f64) -> anyhow::Result<()> {
+    let addr = cli.url.trim_start_matches("http://").to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let open = Arc::new(AtomicU64::new(0));
+    let connect_errors = Arc::new(AtomicU64::new(0));
+    for _ in 0..sockets {
+        let (addr, stop, open, errors) = (
+            addr.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&open),
+            Arc::clone(&connect_errors),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match tokio::net::TcpStream::connect(&addr).await {
+                    Ok(mut s) => {
+                        open.fetch_add(1, Ordering::Relaxed);
+                        let mut buf = [0u8; 512];
+                        // Held until the server closes it (or the run ends).
+                        loop {
+                            tokio::select! {
+                                r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+                                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                                    if stop.load(Ordering::Relaxed) { break }
+                                }
+                            }
+                        }
+                        open.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    // Let the sockets pile up before measuring.
+    let ramp = Instant::now();
+    while open.load(Ordering::Relaxed) < sockets as u64 * 9 / 10
+        && ramp.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "idle sockets open after {:.1}s: {}",
+        ramp.elapsed().as_secs_f64(),
+        open.load(Ordering::Relaxed)
+    );
+
+    let mut health = Tally::default();
+    let mut real = Tally::default();
+    let mut kept: Option<Sender> = None;
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut open_min = u64::MAX;
+    while started.elapsed().as_secs_f64() < secs {
+        open_min = open_min.min(open.load(Ordering::Relaxed));
+        // Health on a fresh connection, as a balancer probes.
+        let t0 = Instant::now();
+        let probe = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut s = connect(&addr).await?;
+            let req = hyper::Request::get("/api/health")
+                .header("host", &addr)
+                .body(Full::new(Bytes::new()))?;
+            let res = s.send_request(req).await?;
+            let status = res.status().as_u16();
+            res.into_body().collect().await?;
+            anyhow::Ok(status)
+        })
+        .await;
+        record(&mut health, probe.ok().and_then(Result::ok), t0);
+        // A real request on a kept-alive connection.
+        let t0 = Instant::now();
+        n += 1;
+        let res = tokio::time::timeout(Duration::from_secs(10), async {
+            if kept.is_none() {
+                kept = Some(connect(&addr).await?);
+            }
+            let s = kept.as_mut().expect("connected");
+            let res = s.send_request(request(&cli, &addr, "xp", n)).await;
+            let res = match res {
+                Ok(r) => r,
+                Err(e) => {
+                    kept = None;
+                    return Err(e.into());
+                }
+            };
+            let status = res.status().as_u16();
+            res.into_body().collect().await?;
+            anyhow::Ok(status)
+        })
+        .await;
+        if res.is_err() {
+            kept = None;
+        }
+        record(&mut real, res.ok().and_then(Result::ok), t0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (name, t) in [("health", &mut health), ("real", &mut real)] {
+        t.ok.sort_unstable();
+        let total = t.ok.len() as u64 + t.other + t.failed;
+        println!(
+            "RESULT {name}: {}/{} answered 200 ({:.1} %), p50_ms={:.1} p99_ms={:.1} max_ms={:.1}, other_status={} no_answer={}",
+            t.ok.len(),
+            total,
+            100.0 * t.ok.len() as f64 / total.max(1) as f64,
+            pct(&t.ok, 0.5),
+            pct(&t.ok, 0.99),
+            pct(&t.ok, 1.0),
+            t.other,
+            t.failed
+        );
+    }
+    println!(
+        "RESULT idle sockets: {sockets} wanted, at least {open_min} open during the run, {} connect errors",
+        connect_errors.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+fn record(t: &mut Tally, status: Option<u16>, t0: Instant) {
+    match status {
+        Some(200) => t.ok.push(t0.elapsed().as_micros() as u64),
+        Some(_) => t.other += 1,
+        None => t.failed += 1,
+    }
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Arc::new(Cli::parse());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match &cli.mode {
+            Mode::Db { conns, secs, path } => {
+                db(Arc::clone(&cli), *conns, *secs, path.clone()).await
+            }
+            Mode::Idle { sockets, secs } => idle(Arc::clone(&cli), *sockets, *secs).await,
+        }
+    })
+}
