@@ -73,8 +73,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum MemoriesAction {
-    /// Re-embed every memory whose vector another model made, with the
-    /// configured embeddings provider (run after changing it), with progress.
+    /// Re-embed every memory and saved meal whose vector another model
+    /// made, with the configured embeddings provider (run after changing
+    /// it), with progress.
     Reembed {
         /// Memories per batch (one embedding call and one transaction each).
         #[arg(long, default_value_t = 64)]
@@ -228,8 +229,10 @@ pub fn models_line(s: &Settings) -> String {
     )
 }
 
-/// Re-embeds, batch by batch, every memory another model embedded.
+/// Re-embeds, batch by batch, every memory and saved meal another model
+/// embedded.
 async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
+    use actors::db::ops::meals::{StaleMeals, StoreReembeddedMeals};
     use actors::db::ops::memories::{StaleMemories, StoreReembedded};
     let batch = batch.clamp(1, 1024);
     let db = actors::db::DbShared::start(&crate::startup::db_config(&settings))?;
@@ -263,7 +266,37 @@ async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
         eprintln!("re-embedded {done}/{total} memories with {model} ({rate:.0}/s)");
     }
-    println!("all memories are embedded by {model} ({done} re-embedded)");
+    // Saved meals: their search text (name, keywords, description, foods).
+    let started = std::time::Instant::now();
+    let mut meals = 0u64;
+    let mut total = None;
+    loop {
+        let (rows, remaining) = db
+            .run(StaleMeals {
+                embedding_model: model.clone(),
+                limit: batch,
+            })
+            .await?;
+        let total = *total.get_or_insert(remaining as u64);
+        if rows.is_empty() {
+            break;
+        }
+        let texts = rows.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = llm.embed(texts).await?;
+        let n = db
+            .run(StoreReembeddedMeals {
+                embedding_model: model.clone(),
+                vectors: rows.into_iter().map(|(id, _)| id).zip(vectors).collect(),
+            })
+            .await?;
+        meals += n;
+        let rate = meals as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        eprintln!("re-embedded {meals}/{total} saved meals with {model} ({rate:.0}/s)");
+    }
+    println!(
+        "all memories and saved meals are embedded by {model} \
+         ({done} memories and {meals} saved meals re-embedded)"
+    );
     Ok(())
 }
 

@@ -386,9 +386,10 @@ fn cache_config(s: &Settings) -> CacheConfig {
     }
 }
 
-/// Refuses to start when stored memories were embedded by another model
-/// than the configured one: comparing vectors of two models is noise. A
-/// database that cannot be asked now is not a reason to stay down.
+/// Refuses to start when stored memories or saved meals were embedded by
+/// another model than the configured one: comparing vectors of two models
+/// is noise. A database that cannot be asked now is not a reason to stay
+/// down.
 pub async fn check_embedding_models(db: &Arc<DbShared>, current: &str) -> anyhow::Result<()> {
     let handle = actors::db::DbHandle::start(Arc::clone(db));
     let op = handle.run(actors::db::ops::memories::EmbeddingModelsInUse);
@@ -397,10 +398,10 @@ pub async fn check_embedding_models(db: &Arc<DbShared>, current: &str) -> anyhow
             let other: Vec<&String> = models.iter().filter(|m| *m != current).collect();
             if !other.is_empty() {
                 anyhow::bail!(
-                    "memories in the database were embedded by {} but the configured embeddings \
-                     model is {current}: vectors of different models cannot be compared. Run \
-                     `health-agent memories reembed` to re-embed them with {current}, or set \
-                     llm.embedding_provider back",
+                    "memories or saved meals in the database were embedded by {} but the \
+                     configured embeddings model is {current}: vectors of different models \
+                     cannot be compared. Run `health-agent memories reembed` to re-embed them \
+                     with {current}, or set llm.embedding_provider back",
                     other
                         .iter()
                         .map(|m| m.as_str())

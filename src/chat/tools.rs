@@ -215,12 +215,7 @@ impl<'a> Tools<'a> {
     }
 
     /// Queues logging `meal`: its entries are stored with the exchange.
-    pub fn queue_meal(
-        &mut self,
-        meal: &MealRow,
-        at: DateTime<Utc>,
-        portion: f64,
-    ) -> ApiResult<Value> {
+    fn queue_meal(&mut self, meal: &MealRow, at: DateTime<Utc>, portion: f64) -> ApiResult<Value> {
         let entries = meal
             .foods
             .iter()

@@ -1,5 +1,6 @@
 //! Long-term memories as a resource: list, create, delete and search, and
-//! the re-embedding of every stored vector when the model changes.
+//! the re-embedding of every stored vector when the model changes (saved
+//! meals' vectors: `meals::StaleMeals`).
 //!
 //! Reads go to the primary (`READ_ONLY = false`): a memory created or
 //! deleted must show (or be gone) in the very next search, which a lagging
@@ -239,8 +240,9 @@ impl DbOperation for SearchMemories {
     }
 }
 
-/// Which models made the stored memories' vectors (a skip scan of the
-/// model index: a few index probes however many memories there are).
+/// Which models made the stored vectors that are searched (memories and
+/// saved meals), sorted, each once (a skip scan of each table's model
+/// index: a few index probes however many rows there are).
 #[derive(Debug, Clone)]
 pub struct EmbeddingModelsInUse;
 
@@ -257,8 +259,18 @@ impl DbOperation for EmbeddingModelsInUse {
                     SELECT (SELECT embedding_model FROM memories
                              WHERE embedding_model > m.embedding_model
                              ORDER BY embedding_model LIMIT 1)
-                      FROM m WHERE m.embedding_model IS NOT NULL)
-                 SELECT embedding_model FROM m WHERE embedding_model IS NOT NULL",
+                      FROM m WHERE m.embedding_model IS NOT NULL),
+                 s AS (
+                    (SELECT embedding_model FROM saved_meals ORDER BY embedding_model LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT embedding_model FROM saved_meals
+                             WHERE embedding_model > s.embedding_model
+                             ORDER BY embedding_model LIMIT 1)
+                      FROM s WHERE s.embedding_model IS NOT NULL)
+                 SELECT embedding_model FROM m WHERE embedding_model IS NOT NULL
+                 UNION
+                 SELECT embedding_model FROM s WHERE embedding_model IS NOT NULL
+                 ORDER BY 1",
                 &[],
             )
             .await?;
