@@ -100,9 +100,8 @@ impl Shutdown {
         actix_web::rt::spawn(async move {
             tokio::time::sleep(me.drain_delay).await;
             // Refuse new connections (nginx retries a refused one elsewhere,
-            // a POST too) but keep serving the open ones: actix's own stop
-            // would drop idle keep-alive connections, and a balancer sending
-            // on one of them at that moment loses the request.
+            // a POST too) but keep serving the open ones until they close:
+            // a balancer may still send on a pooled one.
             if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both)
             {
                 tracing::warn!(error = %e, "cannot close the listener");

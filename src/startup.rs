@@ -156,17 +156,16 @@ impl Application {
         .workers(workers)
         // Our own handler drains first (lifecycle::Shutdown).
         .disable_signals()
-        .on_connect(move |_, ext| {
-            ext.insert(lifecycle.connected());
-        })
         .shutdown_timeout(s.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(s.keep_alive_secs))
         // actix counts this per worker; the setting is for the process.
         .max_connections(max_connections.div_ceil(workers).max(1))
         .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
         .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
+        // One callback: a second `on_connect` would replace the first.
         .on_connect(move |_, ext| {
             ext.insert(connections.opened());
+            ext.insert(lifecycle.connected());
         })
         .listen(listener)?
         .run();

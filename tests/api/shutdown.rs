@@ -161,3 +161,37 @@ async fn by_default_a_draining_instance_still_serves_reads() {
     app.shutdown.begin();
     assert_eq!(app.get("/api/v1/users/stayer").await.status(), 200);
 }
+
+/// After the listener closes, a kept-alive connection is still served (its
+/// next answer closes it): a balancer sending on a pooled connection at that
+/// moment does not lose the request.
+#[actix_web::test]
+async fn an_open_keep_alive_connection_is_served_after_the_listener_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(vec![("HEALTH_AGENT__API__DRAIN_DELAY_MS", "100".into())]).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut buf = vec![0u8; 4096];
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    app.shutdown.begin();
+    // The drain passes and the listener closes: new connections are refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener stayed open"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let n = conn.read(&mut buf).await.unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "answer: {answer:?}");
+    assert!(answer.contains("connection: close"), "answer: {answer:?}");
+}
