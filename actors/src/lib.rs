@@ -8,6 +8,7 @@
 pub mod cache;
 mod circuit;
 pub mod db;
+pub mod embedder;
 pub mod error;
 pub mod gate;
 pub mod llm;

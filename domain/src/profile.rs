@@ -13,16 +13,37 @@ use crate::time::parse_timezone;
 /// What an unset `timezone` reads as.
 pub const DEFAULT_TIMEZONE: &str = "UTC";
 pub const SEXES: &[&str] = &["male", "female", "other", "prefer_not_to_say"];
+/// Ours, then the original service's `formal` and `casual` (its clients
+/// keep working; stored as given, read through [`canonical_tone`]).
 pub const TONES: &[&str] = &[
     "friendly",
-    "formal",
-    "casual",
     "professional",
     "motivational",
     "empathetic",
     "direct",
+    "formal",
+    "casual",
 ];
+/// Ours, then the original's `brief` and `detailed`.
 pub const BREVITIES: &[&str] = &["short", "medium", "long", "brief", "detailed"];
+
+/// The original service's tone values, as ours where they mean the same
+/// (`formal` is `professional`); `casual` has no twin and stays.
+pub fn canonical_tone(tone: &str) -> &str {
+    match tone {
+        "formal" => "professional",
+        t => t,
+    }
+}
+
+/// `brief` is `short`, `detailed` is `long`.
+pub fn canonical_brevity(brevity: &str) -> &str {
+    match brevity {
+        "brief" => "short",
+        "detailed" => "long",
+        b => b,
+    }
+}
 pub const DEFAULT_TONE: &str = "friendly";
 pub const DEFAULT_BREVITY: &str = "medium";
 pub const MAX_NAME_CHARS: usize = 64;

@@ -65,6 +65,17 @@ pub fn specs() -> Vec<ToolSpec> {
             "The user's XP, level and tier.",
             json!({"type": "object", "properties": {}}),
         ),
+        tool(
+            "remember",
+            "Remember a lasting fact the user stated about themselves, in the second \
+             person (\"you are vegetarian\"). A fact in a slot (diet, \
+             weight_goal, name) replaces the earlier one there.",
+            json!({"type": "object", "properties": {
+                "fact": {"type": "string"},
+                "kind": {"enum": ["allergy", "diet", "preference", "dislike", "goal", "name", "fact"]},
+                "slot": {"enum": ["diet", "weight_goal", "name"]}},
+                "required": ["fact"]}),
+        ),
     ]
 }
 
@@ -79,9 +90,21 @@ pub struct Tools<'a> {
     total_xp: i64,
     now: DateTime<Utc>,
     writes: Vec<ToolWrite>,
+    /// Facts the model asked to remember (stored with the exchange).
+    remembered: Vec<Remembered>,
     /// The entries the queued meals will store, for the summaries.
     meal_entries: Vec<NewFoodEntry>,
 }
+
+/// A fact a model's `remember` call gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    pub kind: String,
+    pub text: String,
+    pub slot: Option<String>,
+}
+
+const MAX_FACT_CHARS: usize = 500;
 
 impl<'a> Tools<'a> {
     pub fn new(
@@ -100,13 +123,19 @@ impl<'a> Tools<'a> {
             total_xp,
             now,
             writes: Vec::new(),
+            remembered: Vec::new(),
             meal_entries: Vec::new(),
         }
     }
 
-    /// The writes to store with the exchange.
-    pub fn into_writes(self) -> Vec<ToolWrite> {
-        self.writes
+    /// The facts the model asked to remember.
+    pub fn remembered(&self) -> &[Remembered] {
+        &self.remembered
+    }
+
+    /// The writes to store with the exchange, and the facts to remember.
+    pub fn into_writes(self) -> (Vec<ToolWrite>, Vec<Remembered>) {
+        (self.writes, self.remembered)
     }
 
     /// Runs one call; failures go back to the model as the tool's result.
@@ -117,6 +146,7 @@ impl<'a> Tools<'a> {
             "create_reminder" => self.create_reminder(&call.arguments),
             "get_food_summary" => self.food_summary(&call.arguments).await,
             "get_xp" => Ok(self.xp()),
+            "remember" => self.remember(&call.arguments),
             other => Err(ApiError::invalid_field(
                 "tool",
                 format!("unknown tool {other:?}"),
@@ -185,12 +215,7 @@ impl<'a> Tools<'a> {
     }
 
     /// Queues logging `meal`: its entries are stored with the exchange.
-    pub fn queue_meal(
-        &mut self,
-        meal: &MealRow,
-        at: DateTime<Utc>,
-        portion: f64,
-    ) -> ApiResult<Value> {
+    fn queue_meal(&mut self, meal: &MealRow, at: DateTime<Utc>, portion: f64) -> ApiResult<Value> {
         let entries = meal
             .foods
             .iter()
@@ -226,6 +251,29 @@ impl<'a> Tools<'a> {
         });
         self.writes.push(ToolWrite::Food(entry));
         Ok(answer)
+    }
+
+    fn remember(&mut self, args: &Value) -> ApiResult<Value> {
+        let field = |k: &str| args.get(k).and_then(Value::as_str).map(str::trim);
+        let text = field("fact").unwrap_or_default();
+        if text.is_empty() || text.chars().count() > MAX_FACT_CHARS {
+            return Err(ApiError::invalid_field(
+                "fact",
+                format!("must be 1 to {MAX_FACT_CHARS} characters"),
+            ));
+        }
+        crate::routes::users::reject_nul("fact", text)?;
+        let slot = field("slot").filter(|s| ["diet", "weight_goal", "name"].contains(s));
+        let fact = Remembered {
+            kind: field("kind").unwrap_or("fact").chars().take(32).collect(),
+            text: text.to_owned(),
+            slot: slot.map(str::to_owned),
+        };
+        if let Some(slot) = &fact.slot {
+            self.remembered.retain(|r| r.slot.as_ref() != Some(slot));
+        }
+        self.remembered.push(fact);
+        Ok(json!({"remembered": text}))
     }
 
     fn create_reminder(&mut self, args: &Value) -> ApiResult<Value> {

@@ -487,6 +487,7 @@ async fn meal_to_store(
         foods,
         search_text,
         embedding,
+        embedding_model: state.llm.shared().embedding_model(),
         is_auto_detected: suggested.is_some(),
         confidence_score: suggested,
     })
@@ -677,6 +678,7 @@ pub(crate) async fn search(
             user_id: user_id.to_owned(),
             tsquery: tsquery(&q),
             embedding,
+            embedding_model: state.llm.shared().embedding_model(),
             min_similarity: MIN_SIMILARITY,
             limit,
         })

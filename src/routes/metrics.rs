@@ -22,6 +22,8 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     }
     let cache = shared.cache.snapshot();
     metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
+    // The embedder family exists only with the local model.
+    let embedder = shared.llm.local_embedder().map(|e| e.gate());
     for gate in [
         shared.db.gate(),
         shared.cache.gate(),
@@ -29,7 +31,10 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
         shared.metrics.gate(),
         &shared.reminders,
         &shared.reminders_db,
-    ] {
+    ]
+    .into_iter()
+    .chain(embedder)
+    {
         let s = gate.stats().snapshot();
         metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
             .set(s.mailbox_depth as f64);
@@ -121,6 +126,8 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let pool = shared.db.pool_stats();
     let active = pool.size.saturating_sub(pool.idle);
     let mut actors = serde_json::Map::new();
+    // The embedder family exists only with the local model.
+    let embedder = shared.llm.local_embedder().map(|e| e.gate());
     for gate in [
         shared.db.gate(),
         shared.cache.gate(),
@@ -128,7 +135,10 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         shared.metrics.gate(),
         &shared.reminders,
         &shared.reminders_db,
-    ] {
+    ]
+    .into_iter()
+    .chain(embedder)
+    {
         let s = gate.stats().snapshot();
         actors.insert(
             gate.name().to_string(),

@@ -7,6 +7,7 @@ pub(crate) mod formulas;
 pub(crate) mod gamification;
 pub(crate) mod health;
 pub(crate) mod meals;
+pub(crate) mod memories;
 pub(crate) mod metrics;
 pub(crate) mod reminders;
 pub(crate) mod users;
@@ -118,6 +119,22 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/users/{user_id}/achievements",
                     web::get().to(gamification::achievements),
+                )
+                .route(
+                    "/users/{user_id}/memories/search",
+                    web::get().to(memories::search_memories),
+                )
+                .route(
+                    "/users/{user_id}/memories",
+                    web::get().to(memories::list_memories),
+                )
+                .route(
+                    "/users/{user_id}/memories",
+                    web::post().to(memories::create_memory),
+                )
+                .route(
+                    "/users/{user_id}/memories/{memory_id}",
+                    web::delete().to(memories::delete_memory),
                 )
                 .route("/chat", web::post().to(chat::chat))
                 .route("/users", web::post().to(users::create_user))

@@ -88,3 +88,21 @@ async fn migrate_down_1_then_up_round_trips_through_the_binary() {
     assert!(run(&["migrate", "up"]).contains(&format!("applied {name}")));
     assert!(!run(&["migrate", "status"]).contains("pending"));
 }
+
+#[test]
+fn config_check_names_the_chat_and_embedding_models() {
+    let out = bin()
+        .args(["config", "check"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-test")
+        .env("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "# chat: anthropic claude-sonnet-4-5; embeddings: hashed hashed-ngram-384"
+        ),
+        "{text}"
+    );
+}

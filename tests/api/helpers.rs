@@ -46,6 +46,11 @@ pub fn settings(db_url: &str, extra: &Env) -> Settings {
             format!("t{}", uuid::Uuid::new_v4().simple()),
         ),
         ("HEALTH_AGENT__API__WORKERS".into(), "2".into()),
+        // The hashed embedder unless a test asks for the model (`local`).
+        (
+            "HEALTH_AGENT__LLM__EMBEDDING_PROVIDER".into(),
+            "hashed".into(),
+        ),
     ];
     if let Ok(redis) = std::env::var("REDIS_URL") {
         env.push(("REDIS_URL".into(), redis));

@@ -76,6 +76,7 @@ fn chat(text: &str) -> ChatRequest {
         tools: Vec::new(),
         max_tokens: 256,
         offline_reply: None,
+        offline_tool_calls: Vec::new(),
     }
 }
 

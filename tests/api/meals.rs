@@ -735,3 +735,83 @@ async fn the_log_meal_tool_logs_once_and_a_failed_chat_stores_nothing() {
     let day = get_ok(&app, "/api/v1/users/kai/food").await;
     assert_eq!(day["entries"].as_array().unwrap().len(), 3, "{day}");
 }
+
+#[actix_web::test]
+async fn a_meal_embedded_by_another_model_is_found_by_keyword_only_until_reembedded() {
+    let db = actors::testing::migrated_database().await;
+    let hashed = TestApp::spawn_on(&db, Vec::new()).await;
+    hashed.create_user("lou").await;
+    let b = save(&hashed, "lou", &breakfast()).await;
+    assert_eq!(
+        hashed
+            .count("SELECT count(*) FROM saved_meals WHERE embedding_model = 'hashed-ngram-384'")
+            .await,
+        1
+    );
+    let search = |q: &str| format!("/api/v1/users/lou/meals/search?q={q}");
+    let found = |hits: &Value| {
+        hits["meals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == b["id"])
+    };
+    // By meaning only: "breakfasts" begins no word of the meal ("breakfast").
+    let by_meaning = "breakfasts";
+    let hits = get_ok(&hashed, &search(by_meaning)).await;
+    assert!(found(&hits), "{hits}");
+    assert_eq!(hits["meals"][0]["keyword_match"], false, "{hits}");
+
+    // Another model's vector is never compared with the query's.
+    hashed
+        .db()
+        .await
+        .execute(
+            "UPDATE saved_meals SET embedding_model = 'another-model'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let hits = get_ok(&hashed, &search(by_meaning)).await;
+    assert!(!found(&hits), "compared another model's vector: {hits}");
+    let hits = get_ok(&hashed, &search("porridge")).await;
+    assert!(found(&hits), "{hits}");
+    assert_eq!(hits["meals"][0]["keyword_match"], true);
+    hashed.handle.stop(true).await;
+
+    // The server refuses to start on it, and `memories reembed` converts it.
+    let settings = crate::helpers::settings(&db, &Vec::new());
+    let err = match health_agent::startup::Application::build(settings).await {
+        Ok(_) => panic!("started with a saved meal of another model"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("saved meals")
+            && err.contains("another-model")
+            && err.contains("memories reembed"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["memories", "reembed"])
+        .env("DATABASE_URL", &db)
+        .env("API_KEYS", "k")
+        .env("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed")
+        .env_remove("RUN_ENV")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("re-embedded 1/1 saved meals"), "{stderr}");
+    let app = TestApp::spawn_on(&db, Vec::new()).await;
+    assert!(found(&get_ok(&app, &search(by_meaning)).await));
+    let one = get_ok(
+        &app,
+        &format!("/api/v1/users/lou/meals/{}", b["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        one["updated_at"], b["updated_at"],
+        "re-embedding is no edit"
+    );
+}

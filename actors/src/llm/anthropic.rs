@@ -163,6 +163,7 @@ mod tests {
             }],
             max_tokens: 512,
             offline_reply: None,
+            offline_tool_calls: Vec::new(),
         }
     }
 
@@ -198,6 +199,7 @@ mod tests {
             tools: Vec::new(),
             max_tokens: 16,
             offline_reply: None,
+            offline_tool_calls: Vec::new(),
         };
         let body = encode("m", &req);
         assert!(body.get("system").is_none() && body.get("tools").is_none());

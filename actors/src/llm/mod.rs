@@ -22,6 +22,7 @@ use actix::{
 use serde::{Deserialize, Serialize};
 
 use crate::circuit::Circuit;
+use crate::embedder::{EmbedError, EmbedderConfig, EmbedderHandle, EmbedderShared};
 use crate::error::ActorError;
 use crate::gate::{Admission, Gate, Ticket, Timing};
 use crate::supervise::{serve, Restart, ServeError};
@@ -36,8 +37,13 @@ pub struct LlmConfig {
     pub mailbox_capacity: usize,
     pub primary: ProviderConfig,
     pub fallback: Option<ProviderConfig>,
-    /// `None`: the offline embedder.
+    /// A remote embeddings provider; `None`: `local_model_dir`'s model, or
+    /// the hashed embedder when that is `None` too.
     pub embeddings: Option<ProviderConfig>,
+    /// The local model (all-MiniLM-L6-v2) to embed with, when no remote
+    /// provider is set.
+    pub local_model_dir: Option<std::path::PathBuf>,
+    pub embedder: EmbedderConfig,
     pub embedding_dimensions: usize,
     /// How long a call may keep retrying, across providers.
     pub retry_budget: Duration,
@@ -53,6 +59,8 @@ impl Default for LlmConfig {
             primary: ProviderConfig::offline(),
             fallback: None,
             embeddings: None,
+            local_model_dir: None,
+            embedder: EmbedderConfig::default(),
             embedding_dimensions: 384,
             retry_budget: Duration::from_secs(10),
             circuit_failures: 5,
@@ -80,7 +88,22 @@ pub enum LlmError {
     /// The answer could not be read; names the provider.
     #[error("language model answer was malformed ({0})")]
     Malformed(String),
+    /// The local embedding model failed (not the caller's fault).
+    #[error("{0}")]
+    Embedder(String),
 }
+
+impl From<EmbedError> for LlmError {
+    fn from(e: EmbedError) -> Self {
+        match e {
+            EmbedError::Actor(a) => LlmError::Actor(a),
+            EmbedError::Model(m) => LlmError::Embedder(format!("local embedder: {m}")),
+        }
+    }
+}
+
+/// The name recorded with vectors of the hashed n-gram embedder.
+pub const HASHED_MODEL_NAME: &str = "hashed-ngram-384";
 
 impl ServeError for LlmError {
     fn timed_out() -> Self {
@@ -135,8 +158,12 @@ pub struct ChatRequest {
     pub turns: Vec<ChatTurn>,
     pub tools: Vec<ToolSpec>,
     pub max_tokens: u32,
-    /// What the offline provider answers (the route computes it: it has the user's data).
+    /// What the offline provider answers (the chat computes it: it has the user's data).
     pub offline_reply: Option<String>,
+    /// The tool calls the offline coach makes before answering (the chat
+    /// plans them from the message); empty once their results are in.
+    #[serde(default)]
+    pub offline_tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +203,8 @@ pub struct LlmShared {
     /// The primary, then the fallback.
     chat: Vec<Provider>,
     embeddings: Provider,
+    /// Set when embeddings come from the local model.
+    local: Option<EmbedderHandle>,
     dimensions: usize,
 }
 
@@ -211,6 +240,13 @@ impl LlmShared {
             .unwrap_or_else(ProviderConfig::offline);
         let embeddings =
             Provider::new(&embeddings, "embeddings", circuit()).map_err(LlmSetupError)?;
+        // A remote provider wins; the model's threads start here, once per process.
+        let local = match (&cfg.embeddings, &cfg.local_model_dir) {
+            (None, Some(dir)) => Some(EmbedderHandle::start(
+                EmbedderShared::load(dir, &cfg.embedder).map_err(LlmSetupError)?,
+            )),
+            _ => None,
+        };
         Ok(Arc::new(Self {
             gate: Gate::new("llm", cfg.mailbox_capacity),
             timeout: cfg.timeout,
@@ -218,6 +254,7 @@ impl LlmShared {
             client,
             chat,
             embeddings,
+            local,
             dimensions: cfg.embedding_dimensions,
         }))
     }
@@ -241,6 +278,38 @@ impl LlmShared {
 
     pub fn embedding_dimensions(&self) -> usize {
         self.dimensions
+    }
+
+    /// The local embedder, when it makes the vectors.
+    pub fn local_embedder(&self) -> Option<&EmbedderHandle> {
+        self.local.as_ref()
+    }
+
+    /// Which embeddings provider is in use: local, hashed, openai, openai_compatible.
+    pub fn embedding_provider(&self) -> &'static str {
+        match (&self.local, self.embeddings.kind) {
+            (Some(_), _) => "local",
+            (None, ProviderKind::Offline | ProviderKind::Anthropic) => "hashed",
+            (None, k) => k.name(),
+        }
+    }
+
+    /// The name stored with each vector: vectors of different models are
+    /// not comparable, so search must never mix them.
+    pub fn embedding_model(&self) -> String {
+        match self.embedding_provider() {
+            "local" => crate::embedder::LOCAL_MODEL_NAME.to_owned(),
+            "hashed" => HASHED_MODEL_NAME.to_owned(),
+            kind => format!("{kind}:{}", self.embeddings.model),
+        }
+    }
+
+    /// The chat provider and model (primary), as a start-up line shows them.
+    pub fn chat_model(&self) -> (String, String) {
+        self.chat
+            .first()
+            .map(|p| (p.kind.name().to_owned(), p.model.clone()))
+            .unwrap_or_else(|| ("offline".into(), "offline".into()))
     }
 
     /// Calls, failures and circuit state of every provider (chat, then embeddings).
@@ -417,15 +486,22 @@ impl LlmHandle {
     }
 
     /// Admits one chat: its embeddings and completions then ride on this
-    /// one admission (see [`LlmJob`]). Fails at once, costing nothing, when
-    /// the family is full or every chat provider's circuit is open.
+    /// one admission (see [`LlmJob`]), and, with the local model, on one
+    /// admission to the embedder family taken now too. Fails at once,
+    /// costing nothing, when either family is full or every chat
+    /// provider's circuit is open.
     pub fn admit(&self) -> Result<LlmJob, LlmError> {
         if let Some(e) = self.shared.all_open() {
             return Err(e);
         }
+        let embedding = match &self.shared.local {
+            Some(local) => Some(local.admit_job()?),
+            None => None,
+        };
         Ok(LlmJob {
             handle: self.clone(),
             admission: self.shared.gate.admit_job()?,
+            embedding,
         })
     }
 
@@ -438,8 +514,12 @@ impl LlmHandle {
         self.send_complete(request, ticket).await
     }
 
-    /// A single embedding call, admitted on its own.
+    /// A single embedding call, admitted on its own (to the embedder
+    /// family with the local model, else to this one).
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
+        if let Some(local) = &self.shared.local {
+            return Ok(local.embed(texts).await?);
+        }
         let ticket = self.shared.gate.admit()?;
         self.send_embed(texts, ticket).await
     }
@@ -479,6 +559,8 @@ impl LlmHandle {
 pub struct LlmJob {
     handle: LlmHandle,
     admission: Admission,
+    /// The embedder family's slot, with the local model.
+    embedding: Option<Admission>,
 }
 
 impl LlmJob {
@@ -491,6 +573,9 @@ impl LlmJob {
 
     /// One vector per text, of `llm.embedding_dimensions` numbers.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
-        self.handle.send_embed(texts, self.admission.ticket()).await
+        match (&self.handle.shared.local, &self.embedding) {
+            (Some(local), Some(adm)) => Ok(local.embed_with(texts, adm.ticket()).await?),
+            _ => self.handle.send_embed(texts, self.admission.ticket()).await,
+        }
     }
 }

@@ -218,6 +218,7 @@ mod tests {
             }],
             max_tokens: 300,
             offline_reply: None,
+            offline_tool_calls: Vec::new(),
         };
         let body = encode("gpt-x", &req, "max_completion_tokens");
         assert_eq!(body["model"], "gpt-x");

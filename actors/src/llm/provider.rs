@@ -251,7 +251,7 @@ pub(crate) struct Provider {
     pub(crate) kind: ProviderKind,
     pub(crate) name: String,
     role: &'static str,
-    model: String,
+    pub(crate) model: String,
     base: String,
     headers: HeaderMap,
     pub(crate) circuit: Circuit,
@@ -497,6 +497,14 @@ impl Provider {
 
 /// The offline coach: the chat route's own answer, or an echo without one.
 fn offline(req: &ChatRequest) -> Completion {
+    if !req.offline_tool_calls.is_empty() {
+        return Completion {
+            text: String::new(),
+            tool_calls: req.offline_tool_calls.clone(),
+            provider: "offline".into(),
+            model: "offline".into(),
+        };
+    }
     let text = req.offline_reply.clone().unwrap_or_else(|| {
         let last = req
             .turns

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::db::ops::food::{insert_entry, FoodEntryRow, NewFoodEntry};
 use crate::db::ops::gamification::award;
 use crate::db::ops::meals::log_meal;
+use crate::db::ops::memories::{insert_memory, NewMemoryRef};
 use crate::db::ops::reminders::{CreateReminder, ReminderRow};
 use crate::db::{Client, DbError, DbOperation};
 
@@ -70,6 +71,8 @@ pub struct ChatContext {
 pub struct LoadChatContext {
     pub user_id: String,
     pub query_embedding: Vec<f32>,
+    /// Only memories embedded by this model are compared.
+    pub embedding_model: String,
     pub memory_k: i64,
     pub now: DateTime<Utc>,
 }
@@ -99,8 +102,9 @@ impl DbOperation for LoadChatContext {
             ),
             client.query(
                 "SELECT content, (embedding <=> $2::text::vector)::float8 AS d FROM memories
-                  WHERE user_id = $1 ORDER BY embedding <=> $2::text::vector LIMIT $3",
-                &[uid, &q, &self.memory_k],
+                  WHERE user_id = $1 AND embedding_model = $4
+                  ORDER BY embedding <=> $2::text::vector LIMIT $3",
+                &[uid, &q, &self.memory_k, &self.embedding_model],
             ),
             client.query(
                 "SELECT local_date, count(*), COALESCE(sum(calories), 0), COALESCE(sum(protein_g), 0),
@@ -209,6 +213,9 @@ impl DbOperation for GetHistory {
 pub struct NewMemory {
     pub kind: String,
     pub content: String,
+    /// A single-valued fact's slot (diet, weight goal, name): it replaces
+    /// the user's earlier fact there.
+    pub slot: Option<String>,
     pub embedding: Vec<f32>,
 }
 
@@ -250,6 +257,8 @@ pub struct SaveChatExchange {
     pub assistant_message: String,
     pub assistant_embedding: Vec<f32>,
     pub memories: Vec<NewMemory>,
+    /// The model that made every vector of this exchange.
+    pub embedding_model: String,
     pub writes: Vec<ToolWrite>,
     pub source_key: String,
     pub at: DateTime<Utc>,
@@ -286,9 +295,9 @@ impl DbOperation for SaveChatExchange {
         let (_, _, awarded) = try_join3(
             // The assistant's row is a microsecond later so the order is stable.
             tx.execute(
-                "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\")
-                 VALUES ($1, 'user', $2, $3::text::vector, $5),
-                        ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond')",
+                "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\", embedding_model)
+                 VALUES ($1, 'user', $2, $3::text::vector, $5, $7),
+                        ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond', $7)",
                 &[
                     &self.user_id,
                     &self.user_message,
@@ -296,21 +305,23 @@ impl DbOperation for SaveChatExchange {
                     &self.assistant_message,
                     &self.at,
                     &a,
+                    &self.embedding_model,
                 ],
             )
             .err_into(),
             try_join_all(memories.iter().map(|(e, m)| {
-                let (tx, uid) = (&tx, &self.user_id);
+                let (tx, uid, model) = (&tx, &self.user_id, &self.embedding_model);
                 async move {
-                    tx.execute(
-                        "INSERT INTO memories (user_id, kind, content, embedding)
-                         VALUES ($1, $2, $3, $4::text::vector) ON CONFLICT (user_id, content) DO NOTHING",
-                        &[uid, &m.kind, &m.content, e],
-                    )
-                    .await
+                    let new = NewMemoryRef {
+                        kind: &m.kind,
+                        content: &m.content,
+                        slot: m.slot.as_deref(),
+                        embedding: e.clone(),
+                        model,
+                    };
+                    insert_memory(tx, uid, &new).await
                 }
-            }))
-            .err_into(),
+            })),
             award(
                 &tx,
                 &self.user_id,

@@ -185,6 +185,8 @@ pub struct NewMeal {
     /// Name, keywords, description and foods: what keyword search reads.
     pub search_text: String,
     pub embedding: Vec<f32>,
+    /// The model that made `embedding` (only its vectors are compared).
+    pub embedding_model: String,
     pub is_auto_detected: bool,
     pub confidence_score: Option<f64>,
 }
@@ -256,9 +258,9 @@ impl DbOperation for CreateMeal {
                 concat!(
                     "INSERT INTO saved_meals AS m (user_id, name, keywords, description, foods,
                         food_keys, total_calories, total_protein_g, total_carbs_g, total_fat_g,
-                        search, embedding, is_auto_detected, confidence_score)
+                        search, embedding, is_auto_detected, confidence_score, embedding_model)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                        to_tsvector('simple', $11), $12::text::vector, $13, $14)
+                        to_tsvector('simple', $11), $12::text::vector, $13, $14, $15)
                      RETURNING ",
                     meal_columns!()
                 ),
@@ -277,6 +279,7 @@ impl DbOperation for CreateMeal {
                     &embedding,
                     &m.is_auto_detected,
                     &m.confidence_score,
+                    &m.embedding_model,
                 ],
             )
             .await?;
@@ -374,7 +377,7 @@ impl DbOperation for UpdateMeal {
                     "UPDATE saved_meals AS m SET name = $3, keywords = $4, description = $5,
                         foods = $6, food_keys = $7, total_calories = $8, total_protein_g = $9,
                         total_carbs_g = $10, total_fat_g = $11, search = to_tsvector('simple', $12),
-                        embedding = $13::text::vector, updated_at = now()
+                        embedding = $13::text::vector, embedding_model = $14, updated_at = now()
                       WHERE m.id = $1::text::uuid AND m.user_id = $2
                       RETURNING ",
                     meal_columns!()
@@ -393,6 +396,7 @@ impl DbOperation for UpdateMeal {
                     &t.fat_g,
                     &m.search_text,
                     &embedding,
+                    &m.embedding_model,
                 ],
             )
             .await?;
@@ -424,15 +428,18 @@ impl DbOperation for DeleteMeal {
 
 /// A user's meals nearest to a query: keyword hits (name, keywords,
 /// description, foods; word prefixes) first, then by cosine similarity of
-/// the embeddings, at least `min_similarity` unless a keyword hit. The
-/// B-tree on user_id narrows to the user's rows (at most
-/// [`MAX_MEALS_PER_USER`]); distances are exact.
+/// the embeddings, at least `min_similarity` unless a keyword hit. Only
+/// vectors of `embedding_model` are compared (another model's meal is found
+/// by keyword only, with similarity 0). The B-tree on user_id narrows to
+/// the user's rows (at most [`MAX_MEALS_PER_USER`]); distances are exact.
 #[derive(Debug, Clone)]
 pub struct SearchMeals {
     pub user_id: String,
     /// `to_tsquery('simple', …)` text, built from plain words; may be empty.
     pub tsquery: String,
     pub embedding: Vec<f32>,
+    /// The model that made `embedding`.
+    pub embedding_model: String,
     pub min_similarity: f64,
     pub limit: i64,
 }
@@ -459,8 +466,11 @@ impl DbOperation for SearchMeals {
                     meal_columns!(),
                     ", s.hit, s.sim FROM saved_meals m,
                      LATERAL (SELECT ($2 <> '' AND m.search @@ to_tsquery('simple', $2)) AS hit,
-                                     (1 - (m.embedding <=> $3::text::vector))::float8 AS sim) s
-                     WHERE m.user_id = $1 AND (s.hit OR s.sim >= $4)
+                                     CASE WHEN m.embedding_model = $6
+                                          THEN (1 - (m.embedding <=> $3::text::vector))::float8
+                                          ELSE 0 END AS sim,
+                                     m.embedding_model = $6 AS comparable) s
+                     WHERE m.user_id = $1 AND (s.hit OR (s.comparable AND s.sim >= $4))
                      ORDER BY s.hit DESC, s.sim DESC, m.times_used DESC
                      LIMIT $5"
                 ),
@@ -470,6 +480,7 @@ impl DbOperation for SearchMeals {
                     &q,
                     &self.min_similarity,
                     &self.limit,
+                    &self.embedding_model,
                 ],
             )
             .await?;
@@ -482,6 +493,74 @@ impl DbOperation for SearchMeals {
                 })
             })
             .collect()
+    }
+}
+
+/// Up to `limit` saved meals whose vector is not `embedding_model`'s, as
+/// (id, the text to embed: [`NewMeal::search_text`]), with how many such
+/// remain in all (for progress).
+#[derive(Debug, Clone)]
+pub struct StaleMeals {
+    pub embedding_model: String,
+    pub limit: i64,
+}
+
+impl DbOperation for StaleMeals {
+    type Output = (Vec<(String, String)>, i64);
+    const NAME: &'static str = "stale_meals";
+
+    async fn run(self, client: &mut Client) -> Result<Self::Output, DbError> {
+        let rows = client
+            .query(
+                concat!(
+                    "SELECT ",
+                    meal_columns!(),
+                    ", count(*) OVER () FROM saved_meals m
+                     WHERE m.embedding_model <> $1 ORDER BY m.id LIMIT $2"
+                ),
+                &[&self.embedding_model, &self.limit],
+            )
+            .await?;
+        let total = rows.first().map_or(0, |r| r.get(16));
+        let meals = rows
+            .iter()
+            .map(|r| {
+                let m = MealRow::from_row(r, 0)?;
+                let text =
+                    NewMeal::search_text(&m.name, &m.keywords, m.description.as_deref(), &m.foods);
+                Ok((m.id, text))
+            })
+            .collect::<Result<_, DbError>>()?;
+        Ok((meals, total))
+    }
+}
+
+/// Replaces saved meals' vectors with `embedding_model`'s, in one
+/// transaction; their use counts and `updated_at` stay.
+#[derive(Debug, Clone)]
+pub struct StoreReembeddedMeals {
+    pub embedding_model: String,
+    pub vectors: Vec<(String, Vec<f32>)>,
+}
+
+impl DbOperation for StoreReembeddedMeals {
+    type Output = u64;
+    const NAME: &'static str = "store_reembedded_meals";
+
+    async fn run(self, client: &mut Client) -> Result<u64, DbError> {
+        let tx = client.transaction().await?;
+        let mut n = 0;
+        for (id, v) in &self.vectors {
+            n += tx
+                .execute(
+                    "UPDATE saved_meals SET embedding = $2::text::vector, embedding_model = $3
+                      WHERE id = $1::text::uuid",
+                    &[id, &vector_text(v), &self.embedding_model],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod food;
 pub mod gamification;
 pub mod idempotency;
 pub mod meals;
+pub mod memories;
 pub mod reminders;
 mod system;
 pub mod users;
