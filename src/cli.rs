@@ -232,70 +232,51 @@ pub fn models_line(s: &Settings) -> String {
 /// Re-embeds, batch by batch, every memory and saved meal another model
 /// embedded.
 async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
-    use actors::db::ops::meals::{StaleMeals, StoreReembeddedMeals};
-    use actors::db::ops::memories::{StaleMemories, StoreReembedded};
+    use actors::db::ops::memories::{Embedded, StaleVectors, StoreVectors};
     let batch = batch.clamp(1, 1024);
     let db = actors::db::DbShared::start(&crate::startup::db_config(&settings))?;
     let db = actors::db::DbHandle::start(db);
     let llm = actors::llm::LlmShared::new(&crate::startup::llm_config(&settings))?;
     let model = llm.embedding_model();
     let llm = actors::llm::LlmHandle::start(llm);
-    let started = std::time::Instant::now();
-    let mut done = 0u64;
-    let mut total = None;
-    loop {
-        let (rows, remaining) = db
-            .run(StaleMemories {
-                embedding_model: model.clone(),
-                limit: batch,
-            })
-            .await?;
-        let total = *total.get_or_insert(remaining as u64);
-        if rows.is_empty() {
-            break;
+    let mut counts = Vec::new();
+    for what in [Embedded::Memories, Embedded::SavedMeals] {
+        let started = std::time::Instant::now();
+        let mut done = 0u64;
+        let mut total = None;
+        loop {
+            let (rows, remaining) = db
+                .run(StaleVectors {
+                    what,
+                    embedding_model: model.clone(),
+                    limit: batch,
+                })
+                .await?;
+            let total = *total.get_or_insert(remaining as u64);
+            if rows.is_empty() {
+                break;
+            }
+            let texts = rows.iter().map(|(_, t)| t.clone()).collect();
+            let vectors = llm.embed(texts).await?;
+            done += db
+                .run(StoreVectors {
+                    what,
+                    embedding_model: model.clone(),
+                    vectors: rows.into_iter().map(|(id, _)| id).zip(vectors).collect(),
+                })
+                .await?;
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprintln!(
+                "re-embedded {done}/{total} {} with {model} ({rate:.0}/s)",
+                what.label()
+            );
         }
-        let texts = rows.iter().map(|(_, t)| t.clone()).collect();
-        let vectors = llm.embed(texts).await?;
-        let n = db
-            .run(StoreReembedded {
-                embedding_model: model.clone(),
-                vectors: rows.iter().map(|(id, _)| *id).zip(vectors).collect(),
-            })
-            .await?;
-        done += n;
-        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        eprintln!("re-embedded {done}/{total} memories with {model} ({rate:.0}/s)");
-    }
-    // Saved meals: their search text (name, keywords, description, foods).
-    let started = std::time::Instant::now();
-    let mut meals = 0u64;
-    let mut total = None;
-    loop {
-        let (rows, remaining) = db
-            .run(StaleMeals {
-                embedding_model: model.clone(),
-                limit: batch,
-            })
-            .await?;
-        let total = *total.get_or_insert(remaining as u64);
-        if rows.is_empty() {
-            break;
-        }
-        let texts = rows.iter().map(|(_, t)| t.clone()).collect();
-        let vectors = llm.embed(texts).await?;
-        let n = db
-            .run(StoreReembeddedMeals {
-                embedding_model: model.clone(),
-                vectors: rows.into_iter().map(|(id, _)| id).zip(vectors).collect(),
-            })
-            .await?;
-        meals += n;
-        let rate = meals as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        eprintln!("re-embedded {meals}/{total} saved meals with {model} ({rate:.0}/s)");
+        counts.push(done);
     }
     println!(
         "all memories and saved meals are embedded by {model} \
-         ({done} memories and {meals} saved meals re-embedded)"
+         ({} memories and {} saved meals re-embedded)",
+        counts[0], counts[1]
     );
     Ok(())
 }

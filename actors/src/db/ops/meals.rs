@@ -496,72 +496,34 @@ impl DbOperation for SearchMeals {
     }
 }
 
-/// Up to `limit` saved meals whose vector is not `embedding_model`'s, as
-/// (id, the text to embed: [`NewMeal::search_text`]), with how many such
-/// remain in all (for progress).
-#[derive(Debug, Clone)]
-pub struct StaleMeals {
-    pub embedding_model: String,
-    pub limit: i64,
-}
-
-impl DbOperation for StaleMeals {
-    type Output = (Vec<(String, String)>, i64);
-    const NAME: &'static str = "stale_meals";
-
-    async fn run(self, client: &mut Client) -> Result<Self::Output, DbError> {
-        let rows = client
-            .query(
-                concat!(
-                    "SELECT ",
-                    meal_columns!(),
-                    ", count(*) OVER () FROM saved_meals m
-                     WHERE m.embedding_model <> $1 ORDER BY m.id LIMIT $2"
-                ),
-                &[&self.embedding_model, &self.limit],
-            )
-            .await?;
-        let total = rows.first().map_or(0, |r| r.get(16));
-        let meals = rows
-            .iter()
-            .map(|r| {
-                let m = MealRow::from_row(r, 0)?;
-                let text =
-                    NewMeal::search_text(&m.name, &m.keywords, m.description.as_deref(), &m.foods);
-                Ok((m.id, text))
-            })
-            .collect::<Result<_, DbError>>()?;
-        Ok((meals, total))
-    }
-}
-
-/// Replaces saved meals' vectors with `embedding_model`'s, in one
-/// transaction; their use counts and `updated_at` stay.
-#[derive(Debug, Clone)]
-pub struct StoreReembeddedMeals {
-    pub embedding_model: String,
-    pub vectors: Vec<(String, Vec<f32>)>,
-}
-
-impl DbOperation for StoreReembeddedMeals {
-    type Output = u64;
-    const NAME: &'static str = "store_reembedded_meals";
-
-    async fn run(self, client: &mut Client) -> Result<u64, DbError> {
-        let tx = client.transaction().await?;
-        let mut n = 0;
-        for (id, v) in &self.vectors {
-            n += tx
-                .execute(
-                    "UPDATE saved_meals SET embedding = $2::text::vector, embedding_model = $3
-                      WHERE id = $1::text::uuid",
-                    &[id, &vector_text(v), &self.embedding_model],
-                )
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
-    }
+/// Saved meals whose vector is not `args[0]`'s, up to `args[1]`: (id, the
+/// text to embed: [`NewMeal::search_text`]), with how many remain in all.
+pub(super) async fn stale_meals(
+    client: &mut Client,
+    args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<(Vec<(String, String)>, i64), DbError> {
+    let rows = client
+        .query(
+            concat!(
+                "SELECT ",
+                meal_columns!(),
+                ", count(*) OVER () FROM saved_meals m
+                 WHERE m.embedding_model <> $1 ORDER BY m.id LIMIT $2"
+            ),
+            args,
+        )
+        .await?;
+    let total = rows.first().map_or(0, |r| r.get(16));
+    let meals = rows
+        .iter()
+        .map(|r| {
+            let m = MealRow::from_row(r, 0)?;
+            let text =
+                NewMeal::search_text(&m.name, &m.keywords, m.description.as_deref(), &m.foods);
+            Ok((m.id, text))
+        })
+        .collect::<Result<_, DbError>>()?;
+    Ok((meals, total))
 }
 
 /// What logging a meal stored.

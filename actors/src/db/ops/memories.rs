@@ -1,6 +1,6 @@
 //! Long-term memories as a resource: list, create, delete and search, and
-//! the re-embedding of every stored vector when the model changes (saved
-//! meals' vectors: `meals::StaleMeals`).
+//! the re-embedding of every stored vector (memories' and saved meals')
+//! when the model changes.
 //!
 //! Reads go to the primary (`READ_ONLY = false`): a memory created or
 //! deleted must show (or be gone) in the very next search, which a lagging
@@ -278,52 +278,85 @@ impl DbOperation for EmbeddingModelsInUse {
     }
 }
 
-/// Up to `limit` memories whose vector is not `embedding_model`'s, with how
-/// many such remain in all (for progress).
+/// What holds vectors that must all come from one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embedded {
+    Memories,
+    SavedMeals,
+}
+
+impl Embedded {
+    pub fn label(self) -> &'static str {
+        match self {
+            Embedded::Memories => "memories",
+            Embedded::SavedMeals => "saved meals",
+        }
+    }
+}
+
+/// Up to `limit` rows of `what` whose vector is not `embedding_model`'s:
+/// (id as text, the text to embed), with how many such remain in all (for
+/// progress).
 #[derive(Debug, Clone)]
-pub struct StaleMemories {
+pub struct StaleVectors {
+    pub what: Embedded,
     pub embedding_model: String,
     pub limit: i64,
 }
 
-impl DbOperation for StaleMemories {
-    type Output = (Vec<(i64, String)>, i64);
-    const NAME: &'static str = "stale_memories";
+impl DbOperation for StaleVectors {
+    type Output = (Vec<(String, String)>, i64);
+    const NAME: &'static str = "stale_vectors";
 
     async fn run(self, client: &mut Client) -> Result<Self::Output, DbError> {
-        let rows = client
-            .query(
-                "SELECT id, content, count(*) OVER ()
-                   FROM memories WHERE embedding_model <> $1 ORDER BY id LIMIT $2",
-                &[&self.embedding_model, &self.limit],
-            )
-            .await?;
-        let total = rows.first().map_or(0, |r| r.get(2));
-        Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), total))
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&self.embedding_model, &self.limit];
+        match self.what {
+            Embedded::Memories => {
+                let rows = client
+                    .query(
+                        "SELECT id::text, content, count(*) OVER ()
+                           FROM memories WHERE embedding_model <> $1 ORDER BY id LIMIT $2",
+                        &args,
+                    )
+                    .await?;
+                let total = rows.first().map_or(0, |r| r.get(2));
+                Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), total))
+            }
+            Embedded::SavedMeals => super::meals::stale_meals(client, &args).await,
+        }
     }
 }
 
-/// Replaces memories' vectors with `embedding_model`'s, in one transaction.
+/// Replaces the vectors of `what` with `embedding_model`'s, in one
+/// transaction; nothing else on the rows changes.
 #[derive(Debug, Clone)]
-pub struct StoreReembedded {
+pub struct StoreVectors {
+    pub what: Embedded,
     pub embedding_model: String,
-    pub vectors: Vec<(i64, Vec<f32>)>,
+    pub vectors: Vec<(String, Vec<f32>)>,
 }
 
-impl DbOperation for StoreReembedded {
+impl DbOperation for StoreVectors {
     type Output = u64;
-    const NAME: &'static str = "store_reembedded";
+    const NAME: &'static str = "store_vectors";
 
     async fn run(self, client: &mut Client) -> Result<u64, DbError> {
+        let sql = match self.what {
+            Embedded::Memories => {
+                "UPDATE memories SET embedding = $2::text::vector, embedding_model = $3
+                  WHERE id = $1::text::bigint"
+            }
+            Embedded::SavedMeals => {
+                "UPDATE saved_meals SET embedding = $2::text::vector, embedding_model = $3
+                  WHERE id = $1::text::uuid"
+            }
+        };
         let tx = client.transaction().await?;
         let mut n = 0;
         for (id, v) in &self.vectors {
             n += tx
-                .execute(
-                    "UPDATE memories SET embedding = $2::text::vector, embedding_model = $3
-                      WHERE id = $1",
-                    &[id, &vector_text(v), &self.embedding_model],
-                )
+                .execute(sql, &[id, &vector_text(v), &self.embedding_model])
                 .await?;
         }
         tx.commit().await?;
