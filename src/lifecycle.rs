@@ -70,6 +70,10 @@ impl Lifecycle {
     }
 }
 
+/// How long, after the listener closes, open connections get to close on
+/// their own: longer than nginx's upstream `keepalive_timeout` (4 s).
+const IDLE_GRACE: Duration = Duration::from_secs(5);
+
 /// Starts a graceful stop of a built application.
 #[derive(Clone)]
 pub struct Shutdown {
@@ -122,14 +126,18 @@ impl Shutdown {
                 lifecycle.deadline.send_replace(true);
             });
             // The balancer's pooled connections close after their next
-            // response or when it drops them idle (nginx: keepalive_timeout).
+            // response or when it drops them idle (nginx: keepalive_timeout,
+            // 4 s). Other clients may keep idle ones for minutes: after
+            // IDLE_GRACE actix's stop closes what is idle and lets what runs
+            // finish.
             let started = tokio::time::Instant::now();
-            while me.lifecycle.open_connections() > 0 && started.elapsed() < me.timeout {
+            let grace = me.timeout.min(IDLE_GRACE);
+            while me.lifecycle.open_connections() > 0 && started.elapsed() < grace {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             tracing::info!(
                 open_connections = me.lifecycle.open_connections(),
-                "stopping: connections closed"
+                "stopping: closing the connections left"
             );
             me.server.stop(true).await;
         });
