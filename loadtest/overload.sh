@@ -17,6 +17,8 @@
 #         how many are answered, how fast; the open-connections gauge.
 #
 # Knobs: OVL_SECS (15), OVL_LEVELS ("16 48 160 480 5000"), OVL_PORT (18310),
+# OVL_DB_ARGS (e.g. --honour-retry-after: clients wait the 503's Retry-After),
+# OVL_DB_BASELINE (1; 0 skips the queue_timeout_ms=2000 rows),
 # OVL_SOCKETS (20000), OVL_USERS (1000). Use HA_PG_PORT/HA_REDIS_PORT for the
 # stack as with ./dev. Output: stdout and loadtest/results/overload-<time>.log.
 set -euo pipefail
@@ -77,7 +79,7 @@ db_runs() { # label, extra env...
   local c out during before_log
   for c in $levels; do
     before_log=$(log_bytes)
-    $bin/overload --url "$url" db --conns "$c" --secs "$secs" >/tmp/ovl-$$.out &
+    $bin/overload --url "$url" db --conns "$c" --secs "$secs" ${OVL_DB_ARGS:-} >/tmp/ovl-$$.out &
     sleep "$((secs / 2))"; during=$(rss_mb)
     wait $!
     out=$(grep RESULT /tmp/ovl-$$.out | sed 's/RESULT //')
@@ -146,7 +148,8 @@ for what in "${@:-db idle}"; do
     case $w in
       db)
         db_runs "queue_timeout_ms=50 (default)"
-        db_runs "queue_timeout_ms=2000 (waits for a connection, as before)" HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS=2000
+        [[ ${OVL_DB_BASELINE:-1} == 0 ]] ||
+          db_runs "queue_timeout_ms=2000 (waits for a connection, as before)" HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS=2000
         ;;
       idle) idle_run ;;
       *) echo "unknown: $w (db idle)" >&2; exit 2 ;;

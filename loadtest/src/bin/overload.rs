@@ -58,6 +58,10 @@ enum Mode {
         /// food (POST, a write) or xp (GET, a read).
         #[arg(long, default_value = "food")]
         path: String,
+        /// After a 503, wait the `Retry-After` it gives before the next
+        /// request (as a well-behaved client does) instead of resending.
+        #[arg(long)]
+        honour_retry_after: bool,
     },
     Idle {
         #[arg(long)]
@@ -120,7 +124,13 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-async fn db(cli: Arc<Cli>, conns: usize, secs: f64, path: String) -> anyhow::Result<()> {
+async fn db(
+    cli: Arc<Cli>,
+    conns: usize,
+    secs: f64,
+    path: String,
+    honour_retry_after: bool,
+) -> anyhow::Result<()> {
     let addr = cli.url.trim_start_matches("http://").to_owned();
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(rand_seed()));
@@ -154,6 +164,10 @@ async fn db(cli: Arc<Cli>, conns: usize, secs: f64, path: String) -> anyhow::Res
                 match res {
                     Ok(res) => {
                         let status = res.status().as_u16();
+                        let retry_after = res
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                         let body = res.into_body().collect().await;
                         let us = started.elapsed().as_micros() as u64;
                         if body.is_err() {
@@ -163,6 +177,9 @@ async fn db(cli: Arc<Cli>, conns: usize, secs: f64, path: String) -> anyhow::Res
                             t.ok.push(us);
                         } else if status == 503 {
                             t.shed.push(us);
+                            if let (true, Some(secs)) = (honour_retry_after, retry_after) {
+                                tokio::time::sleep(Duration::from_secs(secs)).await;
+                            }
                         } else {
                             t.other += 1;
                         }
@@ -380,8 +397,20 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         match &cli.mode {
-            Mode::Db { conns, secs, path } => {
-                db(Arc::clone(&cli), *conns, *secs, path.clone()).await
+            Mode::Db {
+                conns,
+                secs,
+                path,
+                honour_retry_after,
+            } => {
+                db(
+                    Arc::clone(&cli),
+                    *conns,
+                    *secs,
+                    path.clone(),
+                    *honour_retry_after,
+                )
+                .await
             }
             Mode::Idle {
                 sockets,
