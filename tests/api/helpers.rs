@@ -197,3 +197,28 @@ pub fn host_port(url: &str) -> String {
     let tail = tail.rsplit_once('@').map_or(tail, |(_, t)| t);
     tail.split('/').next().unwrap().to_owned()
 }
+
+/// Why `Application::build` refused to start with `settings`.
+pub async fn start_error(settings: Settings) -> String {
+    match health_agent::startup::Application::build(settings).await {
+        Ok(_) => panic!("the server started"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Runs `health-agent memories reembed` on `db` with `provider`; asserts it
+/// succeeded and returns its progress output (stderr).
+pub fn reembed(db: &str, provider: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["memories", "reembed"])
+        .env("DATABASE_URL", db)
+        .env("API_KEYS", "k")
+        .env("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", provider)
+        .env_remove("RUN_ENV")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}

@@ -781,27 +781,14 @@ async fn a_meal_embedded_by_another_model_is_found_by_keyword_only_until_reembed
 
     // The server refuses to start on it, and `memories reembed` converts it.
     let settings = crate::helpers::settings(&db, &Vec::new());
-    let err = match health_agent::startup::Application::build(settings).await {
-        Ok(_) => panic!("started with a saved meal of another model"),
-        Err(e) => format!("{e:#}"),
-    };
+    let err = crate::helpers::start_error(settings).await;
     assert!(
         err.contains("saved meals")
             && err.contains("another-model")
             && err.contains("memories reembed"),
         "{err}"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_health-agent"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["memories", "reembed"])
-        .env("DATABASE_URL", &db)
-        .env("API_KEYS", "k")
-        .env("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed")
-        .env_remove("RUN_ENV")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = crate::helpers::reembed(&db, "hashed");
     assert!(stderr.contains("re-embedded 1/1 saved meals"), "{stderr}");
     let app = TestApp::spawn_on(&db, Vec::new()).await;
     assert!(found(&get_ok(&app, &search(by_meaning)).await));

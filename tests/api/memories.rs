@@ -233,10 +233,7 @@ async fn the_server_refuses_memories_of_another_embedding_model() {
         &db,
         &vec![("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local".into())],
     );
-    let err = match health_agent::startup::Application::build(settings).await {
-        Ok(_) => panic!("started with memories of another model"),
-        Err(e) => format!("{e:#}"),
-    };
+    let err = crate::helpers::start_error(settings).await;
     assert!(
         err.contains("hashed-ngram-384")
             && err.contains("all-MiniLM-L6-v2")
@@ -245,17 +242,7 @@ async fn the_server_refuses_memories_of_another_embedding_model() {
     );
 
     // The command re-embeds them, with progress, and the server starts.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_health-agent"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["memories", "reembed"])
-        .env("DATABASE_URL", &db)
-        .env("API_KEYS", "k")
-        .env("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local")
-        .env_remove("RUN_ENV")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = crate::helpers::reembed(&db, "local");
     assert!(stderr.contains("re-embedded 1/1"), "{stderr}");
     let app = TestApp::spawn_on(
         &db,
