@@ -88,6 +88,9 @@ pub struct RateLimiter {
     /// Local buckets; keys are authenticated API keys only, so this stays
     /// small.
     local: Mutex<HashMap<(Budget, [u8; 32]), LocalBucket>>,
+    /// Sum of the buckets' `owed`: while Redis answers it is 0, and a
+    /// request need not take the lock to find nothing owed.
+    owed_total: AtomicU64,
 }
 
 #[derive(Default)]
@@ -108,6 +111,7 @@ impl RateLimiter {
             instance_id: uuid::Uuid::new_v4().simple().to_string(),
             epoch: Instant::now(),
             local: Mutex::new(HashMap::new()),
+            owed_total: AtomicU64::new(0),
         };
         me.set(s);
         me
@@ -174,6 +178,7 @@ impl RateLimiter {
             }
             b.tat = next;
             b.owed = b.owed.saturating_add(1);
+            self.owed_total.fetch_add(1, Ordering::Relaxed);
             RateDecision {
                 allowed: true,
                 remaining: ((window - (next - now)) / interval) as u32,
@@ -185,12 +190,22 @@ impl RateLimiter {
 
     /// Takes what this instance admitted alone, to charge it to Redis.
     pub fn take_owed(&self, budget: Budget, key: &[u8; 32]) -> u32 {
-        self.with_bucket(budget, key, |b, _| std::mem::take(&mut b.owed))
+        if self.owed_total.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let owed = self.with_bucket(budget, key, |b, _| std::mem::take(&mut b.owed));
+        self.owed_total
+            .fetch_sub(u64::from(owed), Ordering::Relaxed);
+        owed
     }
 
     /// Gives back a debt Redis did not take (it did not answer).
     pub fn keep_owed(&self, budget: Budget, key: &[u8; 32], owed: u32) {
-        self.with_bucket(budget, key, |b, _| b.owed = b.owed.saturating_add(owed));
+        if owed > 0 {
+            self.with_bucket(budget, key, |b, _| b.owed = b.owed.saturating_add(owed));
+            self.owed_total
+                .fetch_add(u64::from(owed), Ordering::Relaxed);
+        }
     }
 
     /// Mirrors a request Redis admitted into the local bucket, so a switch
