@@ -19,7 +19,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::config::Settings;
 use crate::error::{extractors, ApiError};
 use crate::lifecycle::Shutdown;
-use crate::middleware::{auth, drain, idempotency, json_errors, observe, rate_limit, request_id};
+use crate::middleware::{
+    auth, drain, idempotency, json_errors, observe, rate_limit, request_id, shed,
+};
 use crate::reload;
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -151,6 +153,8 @@ impl Application {
                 // Outside CORS: its rejections (and Swagger UI's 404s) become JSON.
                 .wrap(from_fn(json_errors::json_errors))
                 .wrap(Compress::default())
+                // Before anything spends CPU on a write it would refuse.
+                .wrap(from_fn(shed::shed))
                 .wrap(from_fn(observe::observe))
                 .wrap(from_fn(drain::drain))
                 .wrap(from_fn(request_id::request_id))

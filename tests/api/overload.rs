@@ -119,6 +119,130 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
     assert_eq!(app.get("/api/v1/users/after").await.status(), 404);
 }
 
+/// Starts `n` reads of unknown users (404 when served) and returns their
+/// tasks: each yields its status and how long it took.
+fn spawn_reads(
+    app: &TestApp,
+    prefix: &str,
+    n: usize,
+) -> Vec<actix_web::rt::task::JoinHandle<(u16, Duration)>> {
+    (0..n)
+        .map(|i| {
+            let req = app.request(reqwest::Method::GET, &format!("/api/v1/users/{prefix}{i}"));
+            actix_web::rt::spawn(async move {
+                let started = Instant::now();
+                let status = req.send().await.expect("response").status().as_u16();
+                (status, started.elapsed())
+            })
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn past_half_the_queue_target_requests_are_shed_on_arrival_and_writes_at_the_door() {
+    // Arrange: a pool of 2 and a 2 s queue target, so a request that waited
+    // for its 503 is told apart from one shed on arrival.
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__DATABASE__POOL_MAX_SIZE", "2".into()),
+        ("HEALTH_AGENT__DATABASE__POOL_MIN_IDLE", "2".into()),
+        ("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "2000".into()),
+    ])
+    .await;
+    assert!(
+        wait_for(Duration::from_secs(10), || async {
+            metrics(&app).await["database"]["pool_size"] == 2
+        })
+        .await,
+        "the pool did not open its 2 connections"
+    );
+    let locker = app.db().await;
+    let in_flight = |n: u64| {
+        let app = &app;
+        move || async move { metrics(app).await["actors"]["db"]["in_flight"].as_u64() >= Some(n) }
+    };
+    // Queries on `users` block while the table is locked: the two
+    // connections are each held about 400 ms, which the estimate's moving
+    // average (of every hold since startup) learns in part.
+    locker
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let warm = spawn_reads(&app, "warm", 2);
+    assert!(wait_for(Duration::from_secs(5), in_flight(2)).await);
+    actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    for t in warm {
+        assert_eq!(t.await.unwrap().0, 404);
+    }
+
+    // Act: the same again with 40 reads behind the two: each waiter adds
+    // half the average hold (≥ 60 ms) to the expected wait, so past about
+    // 16 of them the rest are shed.
+    locker
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let rejected_before = metrics(&app).await["actors"]["db"]["rejected"]
+        .as_u64()
+        .unwrap();
+    let queued = spawn_reads(&app, "queued", 40);
+    assert!(
+        wait_for(Duration::from_secs(5), || async {
+            metrics(&app).await["actors"]["db"]["rejected"]
+                .as_u64()
+                .unwrap()
+                > rejected_before
+        })
+        .await,
+        "nothing was shed while 40 reads queued for 2 locked connections"
+    );
+    // A write whose body is not even JSON: shed at the door, before the
+    // body is parsed (400) or the queue is joined.
+    let started = Instant::now();
+    let res = app
+        .request(reqwest::Method::POST, "/api/v1/users/queued0/food")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let write_took = started.elapsed();
+    assert!(res.headers().contains_key("retry-after"));
+    let body = assert_error(res, 503).await;
+    assert_eq!(
+        body["detail"], "the db queue is full; retry shortly",
+        "{body}"
+    );
+    let read = spawn_reads(&app, "late", 1).pop().unwrap().await.unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    let mut statuses = Vec::new();
+    for t in queued {
+        statuses.push(t.await.unwrap());
+    }
+
+    // Assert: the write and a late read were refused at once, far inside
+    // the 2 s target they would otherwise have waited; the queued reads
+    // were either served after the lock or shed before it ended.
+    assert!(
+        write_took < Duration::from_millis(1000),
+        "write took {write_took:?}"
+    );
+    assert_eq!(read.0, 503);
+    assert!(
+        read.1 < Duration::from_millis(1000),
+        "read took {:?}",
+        read.1
+    );
+    let served = statuses.iter().filter(|(s, _)| *s == 404).count();
+    let shed = statuses.iter().filter(|(s, _)| *s == 503).count();
+    assert_eq!(served + shed, 40, "{statuses:?}");
+    assert!(served >= 2 && shed >= 10, "{statuses:?}");
+    // Nothing half-written, and served again once the queue is gone.
+    assert_eq!(app.count("SELECT count(*) FROM food_entries").await, 0);
+    assert_eq!(app.get("/api/v1/users/after").await.status(), 404);
+}
+
 #[actix_web::test]
 async fn while_health_says_the_database_is_down_reads_and_writes_fail_at_once() {
     let db_url = actors::testing::migrated_database().await;

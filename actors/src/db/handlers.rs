@@ -30,11 +30,10 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         let work = async move {
             // Decided when the connection is asked for, not when the
             // message arrived.
-            let checkout = match shared.checkout(&pool) {
-                Checkout::Queue(_) if patient => Checkout::Queue(shared.patient_wait()),
-                c => c,
-            };
+            let checkout = shared.checkout(&pool, on_primary, patient);
+            let waiting = shared.queue(on_primary).wait();
             let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
+            let _holding = waiting.holding();
             let out = op.run(&mut conn).await;
             // The primary answered a real query: health need not wait for
             // its own probe, which a saturated box may delay.
@@ -63,22 +62,24 @@ async fn checkout_within<'p>(
     checkout: Checkout,
     gate: &Gate,
 ) -> Result<bb8::PooledConnection<'p, super::PgManager>, DbError> {
-    let wait = match checkout {
-        Checkout::Queue(wait) | Checkout::Connect(wait) => wait,
+    let (wait, missed): (_, fn(&Gate) -> DbError) = match checkout {
+        Checkout::Queue(wait) => (wait, |gate| {
+            crate::lograte::DB_SHED.warn("no connection free within the queue target; shed");
+            gate.shed().into()
+        }),
+        Checkout::Connect(wait) => (wait, |_| bb8::RunError::TimedOut.into()),
         // An idle connection is taken on the first poll, before the deadline.
-        Checkout::Down => std::time::Duration::ZERO,
+        Checkout::Down => (std::time::Duration::ZERO, |_| {
+            DbError::Unavailable(DOWN.into())
+        }),
+        Checkout::Shed => {
+            crate::lograte::DB_SHED.warn("the connection queue is past half its target; shed");
+            return Err(gate.shed().into());
+        }
     };
     match tokio::time::timeout(wait, pool.get()).await {
         Ok(conn) => Ok(conn?),
-        Err(_) => match checkout {
-            Checkout::Queue(_) => {
-                crate::lograte::DB_SHED
-                    .warn(format_args!("no connection free within {wait:?}; shed"));
-                Err(gate.shed().into())
-            }
-            Checkout::Connect(_) => Err(bb8::RunError::TimedOut.into()),
-            Checkout::Down => Err(DbError::Unavailable(DOWN.into())),
-        },
+        Err(_) => Err(missed(gate)),
     }
 }
 

@@ -12,6 +12,7 @@ mod messages;
 pub mod migrate;
 pub mod ops;
 mod probe;
+mod queue;
 mod replica;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +30,7 @@ pub use replica::{ReplicaHealth, ReplicaSnapshot};
 
 use crate::gate::{Gate, Timing};
 use crate::trace;
+use queue::QueueEstimate;
 
 pub use client::{Client, PgManager, Transaction};
 pub type PgPool = bb8::Pool<PgManager>;
@@ -68,6 +70,9 @@ pub struct DbShared {
     /// Set once the probe has seen the database: until then a request waits
     /// up to `connection_timeout` as before (the server may start first).
     seen_up: AtomicBool,
+    /// Waiters and hold times per pool, to shed at arrival.
+    primary_queue: QueueEstimate,
+    replica_queue: QueueEstimate,
 }
 
 pub(crate) const DOWN: &str = "the database is down (health probe)";
@@ -77,6 +82,9 @@ pub(crate) const DOWN: &str = "the database is down (health probe)";
 pub(crate) enum Checkout {
     /// Every connection is busy: a queue this long is overload.
     Queue(Duration),
+    /// Every connection is busy and the queue is already longer than half
+    /// the target: waiting would most likely end in a 503 too.
+    Shed,
     /// The pool is still opening connections: a connect is not a queue.
     Connect(Duration),
     /// Health says the database is down: take an idle connection or fail.
@@ -178,6 +186,8 @@ impl DbShared {
             query_timeout: cfg.query_timeout,
             queue_timeout_ms: AtomicU64::new(cfg.queue_timeout.as_millis() as u64),
             seen_up: AtomicBool::new(false),
+            primary_queue: QueueEstimate::default(),
+            replica_queue: QueueEstimate::default(),
         }))
     }
 
@@ -197,6 +207,8 @@ impl DbShared {
             query_timeout: self.query_timeout,
             queue_timeout_ms: AtomicU64::new(self.recipe.connection_timeout.as_millis() as u64),
             seen_up: AtomicBool::new(false),
+            primary_queue: QueueEstimate::default(),
+            replica_queue: QueueEstimate::default(),
         }))
     }
 
@@ -227,16 +239,46 @@ impl DbShared {
     }
 
     /// The wait an operation on `pool` may spend getting a connection.
-    pub(crate) fn checkout(&self, pool: &PgPool) -> Checkout {
+    /// Patient work waits `connection_timeout` for a busy pool and is never
+    /// shed at arrival.
+    pub(crate) fn checkout(&self, pool: &PgPool, on_primary: bool, patient: bool) -> Checkout {
         if !self.database_up() {
             return Checkout::Down;
         }
         // Not "no idle connection": one seen idle here may be taken by the
         // time this operation asks, and a full pool is a queue either way.
-        if pool.state().connections >= pool.config().max_size {
-            Checkout::Queue(self.queue_timeout())
-        } else {
+        if !pool_full(pool) {
             Checkout::Connect(self.recipe.connection_timeout)
+        } else if patient {
+            Checkout::Queue(self.patient_wait())
+        } else if self.over_half_the_target(pool, self.queue(on_primary)) {
+            Checkout::Shed
+        } else {
+            Checkout::Queue(self.queue_timeout())
+        }
+    }
+
+    /// Whether a write arriving now would be shed: for the HTTP layer, to
+    /// refuse it before authentication, rate limits and body parsing spend
+    /// CPU that the served requests need.
+    pub fn sheds_writes(&self) -> bool {
+        let primary = self.primary_pool();
+        self.database_up()
+            && pool_full(&primary)
+            && self.over_half_the_target(&primary, &self.primary_queue)
+    }
+
+    /// Half, so that what is admitted is served within the target and the
+    /// target's timeout stays a rare backstop: a 503 comes at once or not at all.
+    fn over_half_the_target(&self, pool: &PgPool, queue: &QueueEstimate) -> bool {
+        queue.expected_wait(pool.config().max_size) > self.queue_timeout() / 2
+    }
+
+    pub(crate) fn queue(&self, on_primary: bool) -> &QueueEstimate {
+        if on_primary {
+            &self.primary_queue
+        } else {
+            &self.replica_queue
         }
     }
 
@@ -339,6 +381,10 @@ impl DbShared {
         );
         Ok(())
     }
+}
+
+fn pool_full(pool: &PgPool) -> bool {
+    pool.state().connections >= pool.config().max_size
 }
 
 fn pg_config(url: &str, cfg: &DbConfig) -> Result<tokio_postgres::Config, DbError> {
