@@ -172,6 +172,7 @@ impl Application {
         .on_connect(move |_, ext| {
             ext.insert(connections.opened());
             ext.insert(lifecycle.connected());
+            ext.insert(shed::RetryAfter::default());
         })
         .listen(listener)?
         .run();

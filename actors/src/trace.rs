@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::time::Instant;
 
 use crate::gate::Timing;
 
@@ -18,24 +19,40 @@ pub struct Hop {
     pub timing: Timing,
 }
 
+struct Request {
+    arrived: Instant,
+    hops: RefCell<Vec<Hop>>,
+}
+
 tokio::task_local! {
-    static HOPS: RefCell<Vec<Hop>>;
+    static REQUEST: Request;
 }
 
 /// Runs `fut` with an empty trace and returns its output with the hops it made.
 pub async fn scope<F: Future>(fut: F) -> (F::Output, Vec<Hop>) {
-    HOPS.scope(RefCell::new(Vec::new()), async move {
-        let out = fut.await;
-        let hops = HOPS.with(|h| h.take());
-        (out, hops)
-    })
-    .await
+    let request = Request {
+        arrived: Instant::now(),
+        hops: RefCell::new(Vec::new()),
+    };
+    REQUEST
+        .scope(request, async move {
+            let out = fut.await;
+            let hops = REQUEST.with(|r| r.hops.take());
+            (out, hops)
+        })
+        .await
+}
+
+/// When the current request arrived, if there is one: queue budgets count
+/// from there, since the client waits from there.
+pub fn arrived() -> Option<Instant> {
+    REQUEST.try_with(|r| r.arrived).ok()
 }
 
 /// Adds a hop to the current request's trace, if there is one.
 pub fn record(actor: &'static str, operation: &'static str, timing: Timing) {
-    let _ = HOPS.try_with(|h| {
-        h.borrow_mut().push(Hop {
+    let _ = REQUEST.try_with(|r| {
+        r.hops.borrow_mut().push(Hop {
             actor,
             operation,
             timing,

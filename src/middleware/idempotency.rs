@@ -84,7 +84,10 @@ fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Reads the whole body, within the configured limit.
-async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, ApiError> {
+pub(crate) async fn read_body(
+    req: &mut ServiceRequest,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let too_large = || ApiError::PayloadTooLarge(format!("the limit is {limit} bytes"));
     let declared = req
         .headers()

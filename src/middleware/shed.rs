@@ -6,32 +6,73 @@
 //!
 //! Only writes to user data: reads may be served from the cache, a chat is
 //! admitted by the LLM family, and an operator's reload must get through.
+//!
+//! A 503 comes at once to a client that waits its `Retry-After`. One that
+//! resends at once on the same connection gets its next 503s at the queue
+//! target instead: still within the bound, but its loop of refusals no
+//! longer takes the CPU from the requests being served.
+
+use std::cell::Cell;
+use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpRequest, ResponseError};
 
+use super::idempotency::read_body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Per connection: until when its client was asked to stay away.
+#[derive(Debug, Default)]
+pub struct RetryAfter(Cell<Option<Instant>>);
+
 pub async fn shed(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if writes_user_data(&req) {
-        if let Some(state) = req.app_data::<web::Data<AppState>>() {
-            let db = &state.shared().db;
-            if db.sheds_writes() {
-                let res = ApiError::from(db.gate().shed()).error_response();
-                return Ok(req.into_response(res).map_into_right_body());
-            }
-        }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let db = &state.shared().db;
+    let res = if writes_user_data(&req) && db.sheds_writes() {
+        let res = ApiError::from(db.gate().shed()).error_response();
+        // Read, so the connection stays usable: actix closes one whose
+        // request body was left unread.
+        let _ = read_body(&mut req, state.shared().settings.api.body_limit_bytes).await;
+        req.into_response(res).map_into_right_body()
+    } else {
+        next.call(req).await?.map_into_left_body()
+    };
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+        pace(res.request(), res.headers(), db.queue_timeout()).await;
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+    Ok(res)
+}
+
+/// Holds a 503 until `target` after the request arrived if its client came
+/// back before the last `Retry-After` was up; remembers the new one.
+async fn pace(req: &HttpRequest, headers: &header::HeaderMap, target: std::time::Duration) {
+    let Some(told) = req.conn_data::<RetryAfter>() else {
+        return;
+    };
+    let now = Instant::now();
+    if told.0.get().is_some_and(|until| now < until) {
+        let arrived = actors::trace::arrived().unwrap_or(now);
+        actix_web::rt::time::sleep_until((arrived + target).into()).await;
+    }
+    let secs = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(secs) = secs {
+        told.0
+            .set(Some(Instant::now() + std::time::Duration::from_secs(secs)));
+    }
 }
 
 fn writes_user_data(req: &ServiceRequest) -> bool {

@@ -22,6 +22,7 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             ticket,
             primary,
             patient,
+            arrived,
         } = msg;
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
@@ -30,7 +31,7 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
         let work = async move {
             // Decided when the connection is asked for, not when the
             // message arrived.
-            let checkout = shared.checkout(&pool, on_primary, patient);
+            let checkout = shared.checkout(&pool, on_primary, patient, arrived);
             let waiting = shared.queue(on_primary).wait();
             let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
             let _holding = waiting.holding();

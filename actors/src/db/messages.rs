@@ -28,6 +28,8 @@ pub struct Run<O: DbOperation> {
     pub primary: bool,
     /// Wait out a busy pool instead of being shed (`DbHandle::patient`).
     pub patient: bool,
+    /// When the request it serves arrived: its queue target counts from there.
+    pub arrived: Option<std::time::Instant>,
 }
 
 impl<O: DbOperation> Message for Run<O> {

@@ -17,7 +17,7 @@ mod replica;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Supervised, Supervisor};
 use bb8_postgres::PostgresConnectionManager;
@@ -82,8 +82,10 @@ pub(crate) const DOWN: &str = "the database is down (health probe)";
 pub(crate) enum Checkout {
     /// Every connection is busy: a queue this long is overload.
     Queue(Duration),
-    /// Every connection is busy and the queue is already longer than half
-    /// the target: waiting would most likely end in a 503 too.
+    /// Every connection is busy and the expected wait is past half the
+    /// queue target: waiting would likely end in a 503 too. Half, so that
+    /// what is admitted is served in time and the budget's timeout stays a
+    /// rare backstop: a 503 comes at once or not at all.
     Shed,
     /// The pool is still opening connections: a connect is not a queue.
     Connect(Duration),
@@ -238,23 +240,38 @@ impl DbShared {
         self.recipe.connection_timeout
     }
 
-    /// The wait an operation on `pool` may spend getting a connection.
-    /// Patient work waits `connection_timeout` for a busy pool and is never
-    /// shed at arrival.
-    pub(crate) fn checkout(&self, pool: &PgPool, on_primary: bool, patient: bool) -> Checkout {
+    /// The wait an operation on `pool` may spend getting a connection: what
+    /// is left of the queue target since its request `arrived`, so that a
+    /// 503 comes within the target as the client sees it. Patient work
+    /// waits `connection_timeout` for a busy pool and is never shed.
+    pub(crate) fn checkout(
+        &self,
+        pool: &PgPool,
+        on_primary: bool,
+        patient: bool,
+        arrived: Option<Instant>,
+    ) -> Checkout {
         if !self.database_up() {
             return Checkout::Down;
         }
         // Not "no idle connection": one seen idle here may be taken by the
         // time this operation asks, and a full pool is a queue either way.
         if !pool_full(pool) {
-            Checkout::Connect(self.recipe.connection_timeout)
-        } else if patient {
-            Checkout::Queue(self.patient_wait())
-        } else if self.over_half_the_target(pool, self.queue(on_primary)) {
+            return Checkout::Connect(self.recipe.connection_timeout);
+        }
+        if patient {
+            return Checkout::Queue(self.patient_wait());
+        }
+        // At least half: an operation late in a long request (a chat's,
+        // after its model call) still gets a fair wait.
+        let target = self.queue_timeout();
+        let budget = target
+            .saturating_sub(arrived.map_or(Duration::ZERO, |a| a.elapsed()))
+            .max(target / 2);
+        if self.queue(on_primary).expected_wait(pool.config().max_size) > target / 2 {
             Checkout::Shed
         } else {
-            Checkout::Queue(self.queue_timeout())
+            Checkout::Queue(budget)
         }
     }
 
@@ -265,13 +282,8 @@ impl DbShared {
         let primary = self.primary_pool();
         self.database_up()
             && pool_full(&primary)
-            && self.over_half_the_target(&primary, &self.primary_queue)
-    }
-
-    /// Half, so that what is admitted is served within the target and the
-    /// target's timeout stays a rare backstop: a 503 comes at once or not at all.
-    fn over_half_the_target(&self, pool: &PgPool, queue: &QueueEstimate) -> bool {
-        queue.expected_wait(pool.config().max_size) > self.queue_timeout() / 2
+            && self.primary_queue.expected_wait(primary.config().max_size)
+                > self.queue_timeout() / 2
     }
 
     pub(crate) fn queue(&self, on_primary: bool) -> &QueueEstimate {
@@ -505,6 +517,7 @@ impl DbHandle {
                 ticket,
                 primary: self.primary_only,
                 patient: self.patient,
+                arrived: trace::arrived(),
             })
             .await
             .map_err(|e| crate::error::ActorError::from_mailbox("db", e))?;
