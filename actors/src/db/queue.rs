@@ -115,8 +115,13 @@ mod tests {
         assert_eq!(q.expected_wait(1), Duration::from_millis(20));
         let held = a.holding();
         assert_eq!(q.expected_wait(1), Duration::from_millis(10));
+        // A hold of about nothing pulls the average down by an eighth.
         drop(held);
-        assert_eq!(q.expected_wait(1), Duration::from_millis(10));
+        let after = q.expected_wait(1);
+        assert!(
+            (Duration::from_millis(8)..Duration::from_millis(9)).contains(&after),
+            "{after:?}"
+        );
     }
 
     #[test]
