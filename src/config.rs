@@ -687,8 +687,12 @@ impl Settings {
             "`llm.provider`: expected offline, anthropic, openai or openai_compatible",
         );
         check(
-            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
-            "`log.level` (LOG_LEVEL): expected error, warn, info, debug, trace or a tracing filter",
+            valid_log_level(&self.log.level),
+            &format!(
+                "`log.level` (LOG_LEVEL): {:?} is not error, warn, info, debug, trace, off \
+                 or a tracing filter of target=level directives",
+                self.log.level
+            ),
         );
         for origin in &self.api.cors_origins {
             check(
@@ -888,6 +892,23 @@ fn set_from_env(table: &mut Table, key: &str, raw: &str, var: &str) -> Result<()
     )))
 }
 
+/// A level, or a filter whose every directive names its level. tracing
+/// reads a bare word as a target at TRACE, so `LOG_LEVEL=inof` would be a
+/// valid filter that silently drops every log line.
+fn valid_log_level(filter: &str) -> bool {
+    let is_level = |l: &str| {
+        ["error", "warn", "info", "debug", "trace", "off"]
+            .iter()
+            .any(|known| l.trim().eq_ignore_ascii_case(known))
+    };
+    tracing_subscriber::EnvFilter::try_new(filter).is_ok()
+        && filter.split(',').filter(|d| !d.trim().is_empty()).all(|d| {
+            d.rsplit_once('=')
+                .map_or_else(|| is_level(d), |(_, level)| is_level(level))
+        })
+        && !filter.trim().is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -897,6 +918,24 @@ mod tests {
         let mut vars: Vec<(String, String)> = vec![("API_KEYS".into(), "k1".into())];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Settings::from_sources(&dir, vars)
+    }
+
+    #[test]
+    fn a_log_level_is_a_level_or_a_filter_that_names_its_levels() {
+        for ok in [
+            "info",
+            "WARN",
+            "off",
+            "info,actix_web=warn",
+            "health_agent=debug,tower=off",
+            "actors[run]=trace",
+        ] {
+            assert!(valid_log_level(ok), "{ok}");
+        }
+        // A bare word is a target to tracing: everything else goes dark.
+        for bad in ["inof", "info,actix_web", "", "warn,=", "debug=loud"] {
+            assert!(!valid_log_level(bad), "{bad}");
+        }
     }
 
     #[test]

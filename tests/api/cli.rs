@@ -24,6 +24,18 @@ fn an_invalid_setting_exits_2_and_names_the_key_and_the_expected_form() {
 }
 
 #[test]
+fn a_misspelt_log_level_exits_2_instead_of_silencing_the_logs() {
+    let out = bin()
+        .args(["config", "check"])
+        .env("LOG_LEVEL", "inof")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LOG_LEVEL") && err.contains("inof"), "{err}");
+}
+
+#[test]
 fn config_check_prints_the_effective_settings_without_secrets() {
     let out = bin()
         .args(["config", "check"])
