@@ -12,6 +12,7 @@ pub mod error;
 pub mod lifecycle;
 
 pub mod housekeeping;
+pub mod metric_help;
 pub mod middleware;
 pub mod mock_llm;
 pub mod monitor;

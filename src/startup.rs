@@ -55,6 +55,7 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()
         .or_else(|e| HANDLE.get().cloned().ok_or(e))?;
+    crate::metric_help::describe();
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 

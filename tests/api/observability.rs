@@ -249,6 +249,19 @@ fn parse_labels(body: &str) -> Result<(Labels, &str), &'static str> {
 }
 
 fn assert_prometheus_series(text: &str) {
+    // Every metric says what it is (src/metric_help.rs).
+    let described: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP ")?.split(' ').next())
+        .collect();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|t| t.split(' ').next())
+        {
+            assert!(described.contains(name), "{name} has no # HELP");
+        }
+    }
     let samples = parse_prometheus(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let names: BTreeSet<&str> = samples.iter().map(|s| s.name.as_str()).collect();
     for name in [
