@@ -7,6 +7,7 @@
 
 mod histogram;
 mod system;
+mod trim;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -80,6 +81,7 @@ pub struct MetricsActor {
     gate: Option<Gate>,
     system: Arc<Mutex<SystemFigures>>,
     sampler: Option<system::Sampler>,
+    trimmer: Option<trim::Trimmer>,
 }
 
 /// How often CPU, memory and disk are sampled.
@@ -92,7 +94,17 @@ impl Actor for MetricsActor {
         if self.sampler.is_none() {
             self.sampler = Some(system::Sampler::new(Arc::clone(&self.system)));
         }
+        let now = std::time::Instant::now();
+        let total = self.requests.total.load(Relaxed);
+        self.trimmer
+            .get_or_insert_with(|| trim::Trimmer::new(total, now));
         ctx.run_interval(SYSTEM_SAMPLE_EVERY, |act, _| {
+            let total = act.requests.total.load(Relaxed);
+            if let Some(t) = act.trimmer.as_mut() {
+                if t.due(total, std::time::Instant::now()) {
+                    trim::trim();
+                }
+            }
             if let Some(s) = act.sampler.as_mut() {
                 s.sample();
             }
@@ -148,6 +160,7 @@ impl MetricsHandle {
                 gate: Some(g.clone()),
                 system: Arc::clone(&sys),
                 sampler: None,
+                trimmer: None,
             });
         Self {
             addr,
