@@ -106,12 +106,13 @@ impl Shutdown {
             // Refuse new connections (nginx retries a refused one elsewhere,
             // a POST too) but keep serving the open ones until they close:
             // a balancer may still send on a pooled one.
+            // Stop actix's accept loop first: polling the shut socket, it
+            // logged an ERROR ("Invalid argument") on every stop.
+            me.server.pause().await;
             if let Err(e) = socket2::SockRef::from(&*me.listener).shutdown(std::net::Shutdown::Both)
             {
                 tracing::warn!(error = %e, "cannot close the listener");
             }
-            // Stop actix's accept loop, which would log the shut socket's errors.
-            me.server.pause().await;
             tracing::info!(
                 open_connections = me.lifecycle.open_connections(),
                 "stopping: new connections refused; each open one closes after its next response"
