@@ -58,107 +58,56 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .route("/metrics", web::get().to(metrics::metrics))
                 .route("/admin/reload", web::post().to(admin::reload))
-                .route(
-                    "/users/{user_id}/reminders",
-                    web::post().to(reminders::create_reminder),
-                )
-                .route(
-                    "/users/{user_id}/reminders",
-                    web::get().to(reminders::list_reminders),
-                )
-                .route(
-                    "/users/{user_id}/reminders/{id}/status",
-                    web::get().to(reminders::reminder_status),
-                )
-                .route(
-                    "/users/{user_id}/reminders/{id}/complete",
-                    web::post().to(reminders::complete_reminder),
-                )
-                .route(
-                    "/users/{user_id}/reminders/{id}",
-                    web::delete().to(reminders::delete_reminder),
-                )
-                .route("/users/{user_id}/food", web::post().to(food::log_food))
-                .route("/users/{user_id}/food", web::get().to(food::food_day))
-                .route(
-                    "/users/{user_id}/food/{entry_id}",
-                    web::delete().to(food::delete_food),
-                )
-                // The fixed segments before `{meal_id}`: routes match in order.
-                .route(
-                    "/users/{user_id}/meals/search",
-                    web::get().to(meals::search_meals),
-                )
-                .route(
-                    "/users/{user_id}/meals/suggestions",
-                    web::get().to(meals::meal_suggestions),
-                )
-                .route("/users/{user_id}/meals", web::post().to(meals::create_meal))
-                .route("/users/{user_id}/meals", web::get().to(meals::list_meals))
-                .route(
-                    "/users/{user_id}/meals/{meal_id}",
-                    web::get().to(meals::get_meal),
-                )
-                .route(
-                    "/users/{user_id}/meals/{meal_id}",
-                    web::patch().to(meals::patch_meal),
-                )
-                .route(
-                    "/users/{user_id}/meals/{meal_id}",
-                    web::delete().to(meals::delete_meal),
-                )
-                .route(
-                    "/users/{user_id}/meals/{meal_id}/log",
-                    web::post().to(meals::log_meal),
-                )
-                .route("/users/{user_id}/xp", web::get().to(gamification::xp))
-                .route(
-                    "/users/{user_id}/streaks",
-                    web::get().to(gamification::streaks),
-                )
-                .route(
-                    "/users/{user_id}/achievements",
-                    web::get().to(gamification::achievements),
-                )
-                .route(
-                    "/users/{user_id}/memories/search",
-                    web::get().to(memories::search_memories),
-                )
-                .route(
-                    "/users/{user_id}/memories",
-                    web::get().to(memories::list_memories),
-                )
-                .route(
-                    "/users/{user_id}/memories",
-                    web::post().to(memories::create_memory),
-                )
-                .route(
-                    "/users/{user_id}/memories/{memory_id}",
-                    web::delete().to(memories::delete_memory),
-                )
-                .route("/chat", web::post().to(chat::chat))
                 .route("/users", web::post().to(users::create_user))
-                .route("/users/{user_id}", web::get().to(users::get_user))
-                .route("/users/{user_id}", web::delete().to(users::delete_user))
-                .route(
-                    "/users/{user_id}/profile",
-                    web::get().to(users::get_profile),
-                )
-                .route(
-                    "/users/{user_id}/profile",
-                    web::patch().to(users::patch_profile),
-                )
-                .route(
-                    "/users/{user_id}/preferences",
-                    web::get().to(users::get_preferences),
-                )
-                .route(
-                    "/users/{user_id}/preferences",
-                    web::patch().to(users::patch_preferences),
-                )
-                .route(
-                    "/users/{user_id}/conversation",
-                    web::delete().to(users::clear_conversation),
+                .route("/chat", web::post().to(chat::chat))
+                // One scope for a user's routes: the router matches `{user_id}`
+                // once instead of trying ~35 patterns in turn (a regex each),
+                // and the sub-paths are plain string compares.
+                .service(
+                    web::scope("/users/{user_id}")
+                        .route("/reminders", web::post().to(reminders::create_reminder))
+                        .route("/reminders", web::get().to(reminders::list_reminders))
+                        .route(
+                            "/reminders/{id}/status",
+                            web::get().to(reminders::reminder_status),
+                        )
+                        .route(
+                            "/reminders/{id}/complete",
+                            web::post().to(reminders::complete_reminder),
+                        )
+                        .route(
+                            "/reminders/{id}",
+                            web::delete().to(reminders::delete_reminder),
+                        )
+                        .route("/food", web::post().to(food::log_food))
+                        .route("/food", web::get().to(food::food_day))
+                        .route("/food/{entry_id}", web::delete().to(food::delete_food))
+                        // The fixed segments before `{meal_id}`: routes match in order.
+                        .route("/meals/search", web::get().to(meals::search_meals))
+                        .route("/meals/suggestions", web::get().to(meals::meal_suggestions))
+                        .route("/meals", web::post().to(meals::create_meal))
+                        .route("/meals", web::get().to(meals::list_meals))
+                        .route("/meals/{meal_id}", web::get().to(meals::get_meal))
+                        .route("/meals/{meal_id}", web::patch().to(meals::patch_meal))
+                        .route("/meals/{meal_id}", web::delete().to(meals::delete_meal))
+                        .route("/meals/{meal_id}/log", web::post().to(meals::log_meal))
+                        .route("/xp", web::get().to(gamification::xp))
+                        .route("/streaks", web::get().to(gamification::streaks))
+                        .route("/achievements", web::get().to(gamification::achievements))
+                        .route("/memories/search", web::get().to(memories::search_memories))
+                        .route("/memories", web::get().to(memories::list_memories))
+                        .route("/memories", web::post().to(memories::create_memory))
+                        .route(
+                            "/memories/{memory_id}",
+                            web::delete().to(memories::delete_memory),
+                        )
+                        .route("", web::get().to(users::get_user))
+                        .route("", web::delete().to(users::delete_user))
+                        .route("/profile", web::get().to(users::get_profile))
+                        .route("/profile", web::patch().to(users::patch_profile))
+                        .route("/preferences", web::get().to(users::get_preferences))
+                        .route("/preferences", web::patch().to(users::patch_preferences))
+                        .route("/conversation", web::delete().to(users::clear_conversation)),
                 ),
         );
 }
