@@ -188,15 +188,17 @@ pub async fn require_api_key(
         Ok(ClientKey { admin, ..key })
     });
     let verdict = verdict.and_then(|key| {
-        // Only where the method is served: others answer 405 for any key.
-        let served = req
-            .match_pattern()
-            .and_then(|p| crate::openapi::allowed_methods(&p))
-            .is_some_and(|m| m.split(", ").any(|x| x == req.method().as_str()));
-        let admin_only = served && req.path().starts_with("/api/v1/admin/")
-            || (served
-                && shared.settings.metrics.require_admin_key
+        let admin_path = req.path().starts_with("/api/v1/admin/")
+            || (shared.settings.metrics.require_admin_key
                 && matches!(req.path(), "/metrics" | "/api/v1/metrics"));
+        // Only where the method is served: others answer 405 for any key.
+        // Asked only of admin paths: matching the pattern again costs a
+        // walk of the route table.
+        let admin_only = admin_path
+            && req
+                .match_pattern()
+                .and_then(|p| crate::openapi::allowed_methods(&p))
+                .is_some_and(|m| m.split(", ").any(|x| x == req.method().as_str()));
         if admin_only && !key.admin {
             Err(ApiError::AdminKeyRequired)
         } else {
