@@ -33,24 +33,33 @@ pub async fn shed(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+    let refusal = writes_user_data(&req)
+        .then(|| req.app_data::<web::Data<AppState>>())
+        .flatten()
+        .filter(|state| state.shared().db.sheds_writes())
+        .map(|state| {
+            let shared = state.shared();
+            let res = ApiError::from(shared.db.gate().shed()).error_response();
+            (res, shared.settings.api.body_limit_bytes)
+        });
+    let res = match refusal {
+        Some((res, limit)) => {
+            // Read, so the connection stays usable: actix closes one whose
+            // request body was left unread.
+            let _ = read_body(&mut req, limit).await;
+            req.into_response(res).map_into_right_body()
+        }
+        None => next.call(req).await?.map_into_left_body(),
     };
-    let db = &state.shared().db;
-    let res = if writes_user_data(&req) && db.sheds_writes() {
-        let res = ApiError::from(db.gate().shed()).error_response();
-        // Read, so the connection stays usable: actix closes one whose
-        // request body was left unread.
-        let _ = read_body(&mut req, state.shared().settings.api.body_limit_bytes).await;
-        req.into_response(res).map_into_right_body()
-    } else {
-        next.call(req).await?.map_into_left_body()
-    };
+    // Only a 503 pays for the lookups below.
     if res.status() == StatusCode::SERVICE_UNAVAILABLE {
-        pace(res.request(), res.headers(), db.queue_timeout()).await;
+        let target = res
+            .request()
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.shared().db.queue_timeout());
+        if let Some(target) = target {
+            pace(res.request(), res.headers(), target).await;
+        }
     }
     Ok(res)
 }

@@ -33,6 +33,23 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// 40 sockets to `addr` that never send a request, and a client that opens
+/// a new connection for each request (as a health probe does).
+async fn idle_sockets_and_a_fresh_client(
+    addr: &str,
+) -> (Vec<tokio::net::TcpStream>, reqwest::Client) {
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    (idle, client)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -476,15 +493,7 @@ async fn the_probe_port_answers_at_once_while_idle_sockets_fill_the_main_one() {
 
     // Act: 40 sockets that never send a request take the main port's slots
     // and queue; then each probe on a fresh connection to the probe port.
-    let mut idle = Vec::new();
-    for _ in 0..40 {
-        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let (idle, client) = idle_sockets_and_a_fresh_client(&addr).await;
     let mut slowest = Duration::ZERO;
     for path in ["/api/health", "/livez", "/readyz"] {
         let started = Instant::now();
@@ -529,15 +538,7 @@ async fn idle_sockets_beyond_the_cap_wait_are_reaped_and_health_is_still_served(
 
     // Act: 40 sockets that never send a request, then a health probe on a
     // fresh connection.
-    let mut idle = Vec::new();
-    for _ in 0..40 {
-        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let (idle, client) = idle_sockets_and_a_fresh_client(&addr).await;
     let started = Instant::now();
     let res = client
         .get(format!("{}/api/health", app.address))

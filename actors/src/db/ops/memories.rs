@@ -48,19 +48,12 @@ impl DbOperation for ListMemories {
                 &[&self.user_id, &before, &self.limit],
             )
             .await?;
-        if rows.is_empty() {
-            return Err(DbError::NotFound);
-        }
-        Ok(rows
-            .iter()
-            .filter(|r| r.get::<_, Option<i64>>(0).is_some())
-            .map(|r| MemoryRow {
-                id: r.get(0),
-                content: r.get(1),
-                kind: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect())
+        of_existing_user(&rows, |r| MemoryRow {
+            id: r.get(0),
+            content: r.get(1),
+            kind: r.get(2),
+            created_at: r.get(3),
+        })
     }
 }
 
@@ -225,18 +218,11 @@ impl DbOperation for SearchMemories {
                 &[&self.user_id, &q, &self.embedding_model, &self.k],
             )
             .await?;
-        if rows.is_empty() {
-            return Err(DbError::NotFound);
-        }
-        Ok(rows
-            .iter()
-            .filter(|r| r.get::<_, Option<i64>>(0).is_some())
-            .map(|r| MemoryHitRow {
-                id: r.get(0),
-                content: r.get(1),
-                score: 1.0 - r.get::<_, f64>(2),
-            })
-            .collect())
+        of_existing_user(&rows, |r| MemoryHitRow {
+            id: r.get(0),
+            content: r.get(1),
+            score: 1.0 - r.get::<_, f64>(2),
+        })
     }
 }
 
@@ -362,4 +348,21 @@ impl DbOperation for StoreVectors {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// The rows of a `users LEFT JOIN LATERAL (…memories…)` query: none means
+/// no such user (404); a user without memories gives one row of NULLs,
+/// which is skipped.
+fn of_existing_user<T>(
+    rows: &[tokio_postgres::Row],
+    row: impl Fn(&tokio_postgres::Row) -> T,
+) -> Result<Vec<T>, DbError> {
+    if rows.is_empty() {
+        return Err(DbError::NotFound);
+    }
+    Ok(rows
+        .iter()
+        .filter(|r| r.get::<_, Option<i64>>(0).is_some())
+        .map(row)
+        .collect())
 }
