@@ -268,7 +268,7 @@ impl DbShared {
         let budget = target
             .saturating_sub(arrived.map_or(Duration::ZERO, |a| a.elapsed()))
             .max(target / 2);
-        if self.queue(on_primary).expected_wait(pool.config().max_size) > target / 2 {
+        if self.past_half_the_target(pool, self.queue(on_primary)) {
             Checkout::Shed
         } else {
             Checkout::Queue(budget)
@@ -282,8 +282,16 @@ impl DbShared {
         let primary = self.primary_pool();
         self.database_up()
             && pool_full(&primary)
-            && self.primary_queue.expected_wait(primary.config().max_size)
-                > self.queue_timeout() / 2
+            && self.past_half_the_target(&primary, &self.primary_queue)
+    }
+
+    /// The one threshold for shedding on arrival, at the door and in the
+    /// actor alike, so that both refuse exactly when the other would. An
+    /// idle connection means no queue, whatever the count of operations
+    /// that are about to take one.
+    fn past_half_the_target(&self, pool: &PgPool, queue: &QueueEstimate) -> bool {
+        pool.state().idle_connections == 0
+            && queue.expected_wait(pool.config().max_size) > self.queue_timeout() / 2
     }
 
     pub(crate) fn queue(&self, on_primary: bool) -> &QueueEstimate {
