@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -20,7 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage as _};
-use actors::cache::{CacheHandle, RateDecision};
+use actors::cache::{CacheHandle, RateDecision, Undecided};
 
 use super::auth::{hex, ClientKey};
 use crate::config::RateLimitSettings;
@@ -159,7 +159,7 @@ impl RateLimiter {
     }
 
     /// A local GCRA bucket, this instance's share of `rate`. What it admits
-    /// is owed to the shared bucket.
+    /// the caller owes to the shared bucket (see `settle`).
     pub fn decide_locally(&self, budget: Budget, key: &[u8; 32], rate: Rate) -> RateDecision {
         let rate = rate.share(self.instances());
         let interval = rate.interval_us();
@@ -177,8 +177,6 @@ impl RateLimiter {
                 };
             }
             b.tat = next;
-            b.owed = b.owed.saturating_add(1);
-            self.owed_total.fetch_add(1, Ordering::Relaxed);
             RateDecision {
                 allowed: true,
                 remaining: ((window - (next - now)) / interval) as u32,
@@ -199,8 +197,9 @@ impl RateLimiter {
         owed
     }
 
-    /// Gives back a debt Redis did not take (it did not answer).
-    pub fn keep_owed(&self, budget: Budget, key: &[u8; 32], owed: u32) {
+    /// Records requests Redis has not charged: admitted here alone, or a
+    /// debt a call carried that Redis never ran.
+    pub fn owe(&self, budget: Budget, key: &[u8; 32], owed: u32) {
         if owed > 0 {
             self.with_bucket(budget, key, |b, _| b.owed = b.owed.saturating_add(owed));
             self.owed_total
@@ -222,8 +221,8 @@ impl RateLimiter {
 
     /// Announces this instance every `ANNOUNCE_EVERY` and keeps the count
     /// of live instances for the fallback. Runs on the current arbiter.
-    pub fn spawn_announcer(self: &std::sync::Arc<Self>, cache: CacheHandle) {
-        let me = std::sync::Arc::downgrade(self);
+    pub fn spawn_announcer(self: &Arc<Self>, cache: CacheHandle) {
+        let me = Arc::downgrade(self);
         actix::spawn(async move {
             let mut tick = tokio::time::interval(ANNOUNCE_EVERY);
             loop {
@@ -238,6 +237,34 @@ impl RateLimiter {
                 }
             }
         });
+    }
+}
+
+/// `debt` (what the unanswered call carried, and what the fallback admitted)
+/// is owed to Redis unless Redis ran the call after all: then it charged
+/// both, and owing them would charge them twice. Until that is known the
+/// debt is owed nowhere, so no other request can pay it meanwhile.
+fn settle(
+    limiter: &Arc<RateLimiter>,
+    budget: Budget,
+    key: [u8; 32],
+    debt: u32,
+    mut undecided: Undecided,
+) {
+    if debt == 0 {
+        return;
+    }
+    match undecided.ran_now() {
+        Some(true) => {}
+        Some(false) => limiter.owe(budget, &key, debt),
+        None => {
+            let limiter = Arc::clone(limiter);
+            actix::spawn(async move {
+                if !undecided.ran().await {
+                    limiter.owe(budget, &key, debt);
+                }
+            });
+        }
     }
 }
 
@@ -295,11 +322,18 @@ pub async fn rate_limit(
             }
             d
         }
-        Err(_) => {
+        Err(undecided) => {
             metrics::counter!("health_agent_rate_limit_fallback_total", "budget" => budget.name())
                 .increment(1);
-            limiter.keep_owed(budget, &key.digest, owed);
-            limiter.decide_locally(budget, &key.digest, rate)
+            let d = limiter.decide_locally(budget, &key.digest, rate);
+            settle(
+                limiter,
+                budget,
+                key.digest,
+                owed + u32::from(d.allowed),
+                undecided,
+            );
+            d
         }
     };
     let outcome = if decision.allowed {
@@ -366,10 +400,12 @@ mod tests {
             .filter(|_| l.decide_locally(Budget::Api, &key, rate).allowed)
             .count();
         assert_eq!(local, 1);
-        // The one admitted locally is owed to Redis once, then paid.
+        // A debt is paid once; one Redis did not take is owed again.
+        assert_eq!(l.take_owed(Budget::Api, &key), 0, "deciding owes nothing");
+        l.owe(Budget::Api, &key, 1);
         assert_eq!(l.take_owed(Budget::Api, &key), 1);
         assert_eq!(l.take_owed(Budget::Api, &key), 0);
-        l.keep_owed(Budget::Api, &key, 1);
+        l.owe(Budget::Api, &key, 1);
         assert_eq!(l.take_owed(Budget::Api, &key), 1, "kept when Redis failed");
         // Mirroring never locks a key out for longer than a full bucket.
         for _ in 0..100 {

@@ -296,6 +296,42 @@ async fn switching_between_redis_and_the_local_bucket_admits_nothing_extra() {
 }
 
 #[actix_web::test]
+async fn a_late_redis_reply_is_charged_once() {
+    // A budget of 3, refilling one per 20 s. The second request's call
+    // misses its 50 ms deadline but Redis runs it when it thaws: the request
+    // was charged there, so the fallback must not owe it again.
+    let redis = std::env::var("REDIS_URL").expect("REDIS_URL");
+    let proxy = crate::helpers::FreezableProxy::start(crate::helpers::host_port(&redis)).await;
+    let app = TestApp::spawn_with(vec![
+        ("REDIS_URL", proxy.url_for(&redis)),
+        ("RATE_LIMIT_PER_MINUTE", "3".into()),
+        ("HEALTH_AGENT__RATE_LIMIT__BURST", "3".into()),
+    ])
+    .await;
+    let xp = "/api/v1/users/nobody/xp";
+    let started = Instant::now();
+    assert_ne!(app.get(xp).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    proxy.freeze(true);
+    assert_ne!(app.get(xp).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    proxy.freeze(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
+        if health["cache"] == "connected" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis never answered: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let third = app.get(xp).await.status();
+    let fourth = app.get(xp).await.status();
+    if started.elapsed() < Duration::from_secs(20) {
+        assert_ne!(third, StatusCode::TOO_MANY_REQUESTS, "charged twice");
+        assert_eq!(fourth, StatusCode::TOO_MANY_REQUESTS, "charged not at all");
+    }
+}
+
+#[actix_web::test]
 async fn docs_404s_and_cors_rejections_are_json_errors() {
     let app = TestApp::spawn_with(vec![("CORS_ORIGINS", "https://app.example".into())]).await;
     let res = app

@@ -35,15 +35,33 @@ impl CacheActor {
         F: FnOnce(MultiplexedConnection) -> Fut + 'static,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
+        self.within_deadline(op, ticket, ctx, self.command(f))
+    }
+
+    /// The command on a pooled connection, without a deadline.
+    fn command<T, F, Fut>(&self, f: F) -> impl Future<Output = Result<T, CacheError>> + 'static
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut + 'static,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
+    {
         let shared = Arc::clone(&self.shared);
-        let work = async move {
+        async move {
             let pool = shared.pool.as_ref().ok_or(CacheError::Disabled)?;
             let tracked = pool.get().await?.clone();
             f(tracked.conn.clone()).await.map_err(|e| {
                 tracked.note_error(&e);
                 CacheError::from(e)
             })
-        };
+        }
+    }
+
+    fn within_deadline<T: 'static>(
+        &self,
+        op: &'static str,
+        ticket: Ticket,
+        ctx: &mut <Self as actix::Actor>::Context,
+        work: impl Future<Output = Result<T, CacheError>> + 'static,
+    ) -> Reply<T> {
         serve(
             "cache",
             op,
@@ -200,6 +218,10 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return {1, math.floor((window - (new_tat - now)) / interval), 0, new_tat - now}
 ";
 
+/// How long a rate-limit script may still run after its reply missed the
+/// deadline. Past this, it is taken as never run (and its request as owed).
+const SETTLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Handler<RateLimit> for CacheActor {
     type Result = Reply<RateDecision>;
 
@@ -209,9 +231,10 @@ impl Handler<RateLimit> for CacheActor {
             interval_us,
             capacity,
             owed,
+            ran,
             ticket,
         } = msg;
-        self.run("rate_limit", ticket, ctx, move |mut c| async move {
+        let script = self.command(move |mut c| async move {
             let (allowed, remaining, retry_us, reset_us): (i64, i64, i64, i64) = redis::cmd("EVAL")
                 .arg(GCRA)
                 .arg(1)
@@ -228,6 +251,22 @@ impl Handler<RateLimit> for CacheActor {
                 retry_after: us(retry_us),
                 reset: us(reset_us),
             })
+        });
+        // A late reply is not cancelled: the script may already have charged
+        // the bucket, and the caller must learn so, or it would charge the
+        // request again as a debt.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        actix::spawn(async move {
+            let out = tokio::time::timeout(SETTLE_WITHIN, script)
+                .await
+                .unwrap_or(Err(CacheError::Timeout));
+            let script_ran = out.is_ok();
+            if reply.send(out).is_err() {
+                let _ = ran.send(script_ran);
+            }
+        });
+        self.within_deadline("rate_limit", ticket, ctx, async move {
+            answer.await.unwrap_or(Err(CacheError::Timeout))
         })
     }
 }

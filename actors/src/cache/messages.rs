@@ -77,6 +77,9 @@ pub struct RateLimit {
     /// Requests admitted without the bucket (while Redis was away), charged
     /// before this one is decided.
     pub owed: u32,
+    /// Told, when the reply missed its deadline, whether Redis ran the
+    /// script after all (it runs to its end or to `SETTLE_WITHIN`).
+    pub ran: tokio::sync::oneshot::Sender<bool>,
     pub ticket: Ticket,
 }
 

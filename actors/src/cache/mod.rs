@@ -34,6 +34,32 @@ use crate::trace;
 use manager::TrackedManager;
 
 pub type RedisPool = bb8::Pool<TrackedManager>;
+
+/// A rate-limit call that gave no decision. Whether Redis ran it anyway is
+/// known at once when the call never reached Redis, else when the late
+/// script ends.
+#[derive(Debug)]
+pub struct Undecided {
+    pub error: CacheError,
+    settled: tokio::sync::oneshot::Receiver<bool>,
+}
+
+impl Undecided {
+    /// `Some(ran)` when already known.
+    pub fn ran_now(&mut self) -> Option<bool> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        match self.settled.try_recv() {
+            Ok(ran) => Some(ran),
+            Err(TryRecvError::Closed) => Some(false),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Whether Redis ran the call (and so charged its request and debt).
+    pub async fn ran(self) -> bool {
+        self.settled.await.unwrap_or(false)
+    }
+}
 type L1 = moka::future::Cache<String, Arc<[u8]>>;
 
 #[derive(Debug, Clone)]
@@ -427,23 +453,27 @@ impl CacheHandle {
     /// Takes one request from the shared GCRA bucket `key` (namespaced
     /// here), after charging `owed` requests admitted without it. Any error
     /// (Redis down, slow, circuit open, cache disabled) is the caller's cue
-    /// to fall back to a local bucket.
+    /// to fall back to a local bucket; `Undecided::ran` then tells whether
+    /// Redis charged the request (and `owed`) after all.
     pub async fn rate_limit(
         &self,
         key: &str,
         interval_us: u64,
         capacity: u32,
         owed: u32,
-    ) -> Result<RateDecision, CacheError> {
+    ) -> Result<RateDecision, Undecided> {
         let key = self.shared.key(key);
+        let (ran, settled) = tokio::sync::oneshot::channel();
         self.call("rate_limit", |ticket| RateLimit {
             key,
             interval_us,
             capacity,
             owed,
+            ran,
             ticket,
         })
         .await
+        .map_err(|error| Undecided { error, settled })
     }
 
     /// Records `instance` as alive in the set `key` and returns how many
