@@ -9,6 +9,7 @@ pub use domain;
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod extract;
 pub mod lifecycle;
 
 pub mod housekeeping;

@@ -7,9 +7,10 @@ use chrono::{SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::users::{parse_user_id, reject_nul};
+use super::users::reject_nul;
 use crate::chat::{turn, ChatInput};
 use crate::error::{now_rfc3339, ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Body};
 use crate::state::AppState;
 
 /// The longest message accepted, in bytes.
@@ -123,14 +124,14 @@ fn client_history(items: &[HistoryItem]) -> ApiResult<Vec<ChatTurn>> {
 )]
 pub async fn chat(
     state: web::Data<AppState>,
-    body: web::Json<ChatBody>,
+    Body(body): Body<ChatBody>,
 ) -> ApiResult<web::Json<ChatResponse>> {
     let ChatBody {
         user_id,
         message,
         message_history,
-    } = body.into_inner();
-    let user_id = parse_user_id(&user_id)?.into_inner();
+    } = body;
+    let user_id = extract::user_id(&user_id)?.into_inner();
     validate_text("message", &message)?;
     let history = message_history.as_deref().map(client_history).transpose()?;
     let response = crate::chat::respond(

@@ -4,11 +4,11 @@ use actors::db::ops::{
 };
 use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{parse_user_id, reject_nul};
+use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Body, PathItem, PathUser};
 use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
@@ -335,18 +335,9 @@ pub struct FoodDayQuery {
 )]
 pub async fn log_food(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<Value>,
+    PathUser(user_id): PathUser,
+    Body(request): Body<LogFoodRequest>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?;
-    // Through serde_path_to_error so a wrong type names its field too.
-    let request: LogFoodRequest =
-        serde_path_to_error::deserialize(body.into_inner()).map_err(|e| {
-            // A missing or unknown field is named in the message; its path is the body.
-            let path = e.path().to_string();
-            let field = if path == "." { "body" } else { path.as_str() };
-            ApiError::invalid_field(field, e.inner())
-        })?;
     let entry = request.into_entry(Utc::now())?;
     let user_id = user_id.into_inner();
     let row = state
@@ -399,10 +390,9 @@ pub(crate) const MAX_YEAR: i32 = 2100;
 )]
 pub async fn food_day(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
     query: web::Query<FoodDayQuery>,
 ) -> ApiResult<web::Json<FoodDayResponse>> {
-    let user_id = parse_user_id(&path)?;
     let date = query.date.as_deref().map(parse_day).transpose()?;
     // The user (cached) gives the timezone that decides which day is today.
     let user = reads::user(&state, user_id.as_ref()).await?;
@@ -447,10 +437,11 @@ fn entry_not_found() -> ApiError {
 )]
 pub async fn delete_food(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path.0)?.into_inner();
-    let entry_id = uuid::Uuid::parse_str(&path.1)
+    let user_id = user_id.into_inner();
+    let entry_id = uuid::Uuid::parse_str(&item)
         .map_err(|_| entry_not_found())?
         .hyphenated()
         .to_string();

@@ -10,9 +10,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::food::FoodEntryResponse;
-use super::meals::{self, parse_body, CreateMealRequest, MealFoodResponse, UpdateMealRequest};
-use super::users::parse_user_id;
+use super::meals::{self, CreateMealRequest, MealFoodResponse, UpdateMealRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract;
 use crate::openapi::{FormulaPath, NewFormula};
 use crate::state::AppState;
 
@@ -139,7 +139,7 @@ pub struct FormulaSuggestionsResponse {
 
 fn user(query: Option<&str>) -> ApiResult<String> {
     let raw = query.ok_or_else(|| ApiError::invalid_field("user_id", "missing"))?;
-    Ok(parse_user_id(raw)?.into_inner())
+    Ok(extract::user_id(raw)?.into_inner())
 }
 
 /// `GET /api/formulas?user_id=`.
@@ -206,7 +206,7 @@ pub async fn create_formula(
         (Some(u), _) | (None, Some(u)) => user(Some(u))?,
         (None, None) => user(None)?,
     };
-    let req: CreateMealRequest = parse_body(body)?;
+    let req: CreateMealRequest = extract::decode(body)?;
     let row = meals::create(&state, &user_id, req).await?;
     Ok(HttpResponse::Created().json(FormulaResponse::from(&row)))
 }
@@ -277,7 +277,7 @@ pub async fn put_formula(
             o.remove(computed);
         }
     }
-    let req: UpdateMealRequest = parse_body(body)?;
+    let req: UpdateMealRequest = extract::decode(body)?;
     let meal = meals::update(&state, &user_id, &path, req).await?;
     Ok(web::Json((&meal).into()))
 }

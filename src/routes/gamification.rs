@@ -6,8 +6,8 @@ use domain::time::local_date;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::users::parse_user_id;
 use crate::error::{ApiResult, ErrorBody};
+use crate::extract::PathUser;
 use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
@@ -41,9 +41,9 @@ pub struct XpResponse {
 )]
 pub async fn xp(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<XpResponse>> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let xp = reads::total_xp(&state, &user_id).await?;
     let level = level_for_xp(xp);
     Ok(web::Json(XpResponse {
@@ -87,9 +87,9 @@ pub struct StreaksResponse {
 )]
 pub async fn streaks(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<StreaksResponse>> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let (timezone, rows) = reads::streaks(&state, &user_id).await?;
     // A run whose last day is before yesterday is broken, whatever was stored.
     let yesterday = local_date(Utc::now(), timezone).pred_opt();
@@ -148,9 +148,9 @@ pub struct AchievementsResponse {
 )]
 pub async fn achievements(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<AchievementsResponse>> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let earned = state
         .db
         .run(GetAchievements {

@@ -14,14 +14,14 @@ use actors::db::ops::{
 use actors::db::DbError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::meals::{self as rules, LoggedFood, MealTime};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::food::{parse_timestamp, FoodEntryResponse, LogFoodRequest};
-use super::users::{parse_user_id, reject_nul};
+use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Body, PathItem, PathUser};
 use crate::openapi::{MealPath, UserPath};
 use crate::reads;
 use crate::state::AppState;
@@ -345,15 +345,6 @@ pub struct SuggestionsResponse {
 
 // ---------------------------------------------------------------------------
 // Validation.
-
-/// A JSON body as `T`; a wrong or unknown field is named.
-pub(crate) fn parse_body<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_path_to_error::deserialize(body).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body" } else { path.as_str() };
-        ApiError::invalid_field(field, e.inner())
-    })
-}
 
 /// `ApiError::invalid_field` of a food's field, named `foods[i].field`.
 fn in_food(i: usize, e: ApiError) -> ApiError {
@@ -692,7 +683,7 @@ pub(crate) fn log_request(body: &[u8]) -> ApiResult<LogMealRequest> {
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("malformed JSON", e.to_string()))?;
-    parse_body(value)
+    extract::decode(value)
 }
 
 /// A log's time (default `now`) and portion (default 1), checked.
@@ -851,11 +842,10 @@ pub(crate) async fn suggestions(state: &AppState, user_id: &str) -> ApiResult<Ve
 )]
 pub async fn create_meal(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<Value>,
+    PathUser(user_id): PathUser,
+    Body(req): Body<CreateMealRequest>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?.into_inner();
-    let req: CreateMealRequest = parse_body(body.into_inner())?;
+    let user_id = user_id.into_inner();
     let row = create(&state, &user_id, req).await?;
     Ok(HttpResponse::Created().json(MealResponse::from(&row)))
 }
@@ -875,9 +865,8 @@ pub async fn create_meal(
 )]
 pub async fn list_meals(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<MealListResponse>> {
-    let user_id = parse_user_id(&path)?;
     let meals = list(&state, user_id.as_ref()).await?;
     Ok(web::Json(MealListResponse {
         meals: meals.iter().map(Into::into).collect(),
@@ -899,10 +888,10 @@ pub async fn list_meals(
 )]
 pub async fn get_meal(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<web::Json<MealResponse>> {
-    let user_id = parse_user_id(&path.0)?;
-    let meal = get(&state, user_id.as_ref(), &path.1).await?;
+    let meal = get(&state, user_id.as_ref(), &item).await?;
     Ok(web::Json((&meal).into()))
 }
 
@@ -925,12 +914,11 @@ pub async fn get_meal(
 )]
 pub async fn patch_meal(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
+    Body(req): Body<UpdateMealRequest>,
 ) -> ApiResult<web::Json<MealResponse>> {
-    let user_id = parse_user_id(&path.0)?;
-    let req: UpdateMealRequest = parse_body(body.into_inner())?;
-    let meal = update(&state, user_id.as_ref(), &path.1, req).await?;
+    let meal = update(&state, user_id.as_ref(), &item, req).await?;
     Ok(web::Json((&meal).into()))
 }
 
@@ -949,10 +937,10 @@ pub async fn patch_meal(
 )]
 pub async fn delete_meal(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path.0)?;
-    delete(&state, user_id.as_ref(), &path.1).await?;
+    delete(&state, user_id.as_ref(), &item).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -973,10 +961,9 @@ pub async fn delete_meal(
 )]
 pub async fn search_meals(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
     query: web::Query<MealSearchQuery>,
 ) -> ApiResult<web::Json<MealSearchResponse>> {
-    let user_id = parse_user_id(&path)?;
     let hits = search(&state, user_id.as_ref(), query.q.as_deref(), query.limit).await?;
     Ok(web::Json(MealSearchResponse {
         meals: hits
@@ -1010,12 +997,12 @@ pub async fn search_meals(
 )]
 pub async fn log_meal(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path.0)?;
     let req = log_request(&body)?;
-    let logged = log(&state, user_id.as_ref(), &path.1, req).await?;
+    let logged = log(&state, user_id.as_ref(), &item, req).await?;
     Ok(HttpResponse::Created().json(logged))
 }
 
@@ -1036,9 +1023,8 @@ pub async fn log_meal(
 )]
 pub async fn meal_suggestions(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<SuggestionsResponse>> {
-    let user_id = parse_user_id(&path)?;
     let found = suggestions(&state, user_id.as_ref()).await?;
     Ok(web::Json(SuggestionsResponse {
         suggestions: found.into_iter().map(|s| s.view).collect(),

@@ -12,8 +12,9 @@ use actors::db::DbError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{parse_user_id, reject_nul};
+use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Body, PathItem, PathUser};
 use crate::openapi::{MemoryPath, UserPath};
 use crate::state::AppState;
 
@@ -132,10 +133,10 @@ fn not_found(e: DbError) -> ApiError {
 )]
 pub async fn list_memories(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
     query: web::Query<ListQuery>,
 ) -> ApiResult<web::Json<MemoryList>> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let limit = int_param("limit", query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
@@ -183,11 +184,11 @@ pub async fn list_memories(
 )]
 pub async fn create_memory(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<CreateMemoryRequest>,
+    PathUser(user_id): PathUser,
+    Body(body): Body<CreateMemoryRequest>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?.into_inner();
-    let content = body.into_inner().content.trim().to_owned();
+    let user_id = user_id.into_inner();
+    let content = body.content.trim().to_owned();
     reject_nul("content", &content)?;
     let len = content.chars().count();
     if len == 0 || len > MAX_CONTENT_CHARS {
@@ -243,11 +244,12 @@ pub async fn create_memory(
 )]
 pub async fn delete_memory(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path.0)?.into_inner();
+    let user_id = user_id.into_inner();
     let memory_not_found = || ApiError::NotFound("memory not found".into());
-    let memory_id: i64 = path.1.parse().map_err(|_| memory_not_found())?;
+    let memory_id: i64 = item.parse().map_err(|_| memory_not_found())?;
     let existed = state.db.run(DeleteMemory { user_id, memory_id }).await?;
     if existed {
         Ok(HttpResponse::NoContent().finish())
@@ -273,10 +275,10 @@ pub async fn delete_memory(
 )]
 pub async fn search_memories(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
     query: web::Query<SearchQuery>,
 ) -> ApiResult<web::Json<SearchResults>> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let q = query.q.as_deref().unwrap_or_default().trim();
     if q.is_empty() {
         return Err(ApiError::invalid_field("q", "required: what to search for"));

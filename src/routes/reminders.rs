@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::users::{parse_user_id, reject_nul};
+use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Body, PathItem, PathUser};
 use crate::openapi::{ReminderPath, UserPath};
 use crate::state::AppState;
 
@@ -200,12 +201,11 @@ fn reminder_not_found() -> ApiError {
     ApiError::NotFound("reminder not found".into())
 }
 
-/// The user id and the reminder id of a reminder path; a malformed reminder
-/// id names no reminder, so it is a 404 like an unknown one.
-fn parse_ids(path: &(String, String)) -> ApiResult<(String, String)> {
-    let user_id = parse_user_id(&path.0)?.into_inner();
-    let id = uuid::Uuid::parse_str(&path.1).map_err(|_| reminder_not_found())?;
-    Ok((user_id, id.hyphenated().to_string()))
+/// A malformed reminder id names no reminder, so it is a 404 like an
+/// unknown one.
+fn reminder_id(item: &str) -> ApiResult<String> {
+    let id = uuid::Uuid::parse_str(item).map_err(|_| reminder_not_found())?;
+    Ok(id.hyphenated().to_string())
 }
 
 /// `POST /api/v1/users/{user_id}/reminders`: 201 with the reminder.
@@ -226,10 +226,9 @@ fn parse_ids(path: &(String, String)) -> ApiResult<(String, String)> {
 )]
 pub async fn create_reminder(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<CreateReminderRequest>,
+    PathUser(user_id): PathUser,
+    Body(body): Body<CreateReminderRequest>,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?;
     let op = body.to_op(user_id.into_inner(), Utc::now())?;
     let row = state.db.run(op).await.map_err(ApiError::for_user)?;
     Ok(HttpResponse::Created().json(ReminderResponse::from(row)))
@@ -256,9 +255,8 @@ pub struct ReminderList {
 )]
 pub async fn list_reminders(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<ReminderList>> {
-    let user_id = parse_user_id(&path)?;
     let rows = state
         .db
         .run(ListReminders {
@@ -287,9 +285,10 @@ pub async fn list_reminders(
 )]
 pub async fn reminder_status(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<web::Json<StatusResponse>> {
-    let (user_id, reminder_id) = parse_ids(&path)?;
+    let (user_id, reminder_id) = (user_id.into_inner(), reminder_id(&item)?);
     let status = state
         .db
         .run(GetReminderStatus {
@@ -317,9 +316,10 @@ pub async fn reminder_status(
 )]
 pub async fn complete_reminder(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<web::Json<StatusResponse>> {
-    let (user_id, reminder_id) = parse_ids(&path)?;
+    let (user_id, reminder_id) = (user_id.into_inner(), reminder_id(&item)?);
     let status = state
         .db
         .run(CompleteReminder {
@@ -351,9 +351,10 @@ pub async fn complete_reminder(
 )]
 pub async fn delete_reminder(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    PathUser(user_id): PathUser,
+    PathItem(item): PathItem,
 ) -> ApiResult<HttpResponse> {
-    let (user_id, reminder_id) = parse_ids(&path)?;
+    let (user_id, reminder_id) = (user_id.into_inner(), reminder_id(&item)?);
     let existed = state
         .db
         .run(DeleteReminder {

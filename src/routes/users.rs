@@ -8,11 +8,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Body, PathUser};
 use crate::openapi::{Preferences, Profile, UserPath};
 use crate::state::AppState;
 use crate::{cache_keys, reads};
 use domain::profile;
-use domain::UserId;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,10 +60,6 @@ impl From<UserRow> for UserResponse {
     }
 }
 
-pub fn parse_user_id(raw: &str) -> ApiResult<UserId> {
-    UserId::parse(raw).map_err(|why| ApiError::invalid_field("user_id", why))
-}
-
 /// A 400 for text PostgreSQL cannot store (a NUL character), which would
 /// otherwise fail the query and answer 500.
 pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
@@ -91,13 +87,13 @@ pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
 )]
 pub async fn create_user(
     state: web::Data<AppState>,
-    body: web::Json<CreateUserRequest>,
+    Body(body): Body<CreateUserRequest>,
 ) -> ApiResult<HttpResponse> {
     let CreateUserRequest {
         user_id,
         profile: sent,
-    } = body.into_inner();
-    let user_id = parse_user_id(&user_id)?;
+    } = body;
+    let user_id = extract::user_id(&user_id)?;
     let profile = profile::validate_profile(&sent.unwrap_or_default())
         .map_err(|e| ApiError::invalid_field(&format!("profile.{}", e.field), e.why))?;
     let row = state
@@ -131,9 +127,8 @@ pub async fn create_user(
 )]
 pub async fn get_user(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<UserResponse>> {
-    let user_id = parse_user_id(&path)?;
     let u = reads::user(&state, user_id.as_ref()).await?;
     Ok(web::Json(UserResponse {
         preferences: with_default_preferences(&u.preferences),
@@ -157,9 +152,9 @@ pub async fn get_user(
 )]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     let existed = state
         .db
         .run(DeleteUser {
@@ -189,9 +184,8 @@ pub async fn delete_user(
 )]
 pub async fn get_profile(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<Value>> {
-    let user_id = parse_user_id(&path)?;
     let u = reads::user(&state, user_id.as_ref()).await?;
     Ok(web::Json(with_default_profile(&u.profile)))
 }
@@ -236,11 +230,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 )]
 pub async fn patch_profile(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<PatchProfileRequest>,
+    PathUser(user_id): PathUser,
+    Body(body): Body<PatchProfileRequest>,
 ) -> ApiResult<web::Json<Value>> {
-    let user_id = parse_user_id(&path)?;
-    let PatchProfileRequest { field, value } = body.into_inner();
+    let PatchProfileRequest { field, value } = body;
     profile::check_name(&field).map_err(|why| ApiError::invalid_field("field", why))?;
     let value = value
         .map(|v| profile::profile_value(&field, &v))
@@ -292,9 +285,8 @@ fn over_caps(e: actors::db::DbError, what: &str, name: &str) -> ApiError {
 )]
 pub async fn get_preferences(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<web::Json<Value>> {
-    let user_id = parse_user_id(&path)?;
     let u = reads::user(&state, user_id.as_ref()).await?;
     Ok(web::Json(with_default_preferences(&u.preferences)))
 }
@@ -332,11 +324,10 @@ pub struct PatchPreferenceRequest {
 )]
 pub async fn patch_preferences(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<PatchPreferenceRequest>,
+    PathUser(user_id): PathUser,
+    Body(body): Body<PatchPreferenceRequest>,
 ) -> ApiResult<web::Json<Value>> {
-    let user_id = parse_user_id(&path)?;
-    let PatchPreferenceRequest { preference, value } = body.into_inner();
+    let PatchPreferenceRequest { preference, value } = body;
     profile::check_name(&preference).map_err(|why| ApiError::invalid_field("preference", why))?;
     let value = value
         .map(|v| profile::preference_value(&preference, &v))
@@ -373,9 +364,9 @@ pub async fn patch_preferences(
 )]
 pub async fn clear_conversation(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathUser(user_id): PathUser,
 ) -> ApiResult<HttpResponse> {
-    let user_id = parse_user_id(&path)?.into_inner();
+    let user_id = user_id.into_inner();
     state
         .db
         .run(ClearConversation {
