@@ -29,11 +29,7 @@ pub struct CachedUser {
 
 impl CachedUser {
     pub fn timezone(&self) -> Tz {
-        self.profile
-            .get("timezone")
-            .and_then(Value::as_str)
-            .and_then(|t| domain::time::parse_timezone(t).ok())
-            .unwrap_or(chrono_tz::UTC)
+        domain::profile::timezone(&self.profile)
     }
 }
 
@@ -72,10 +68,7 @@ pub async fn streaks(state: &AppState, user_id: &str) -> ApiResult<(Tz, Vec<Stre
     let (tz, rows) = cached(state, user_id, keys::streaks(user_id), load_streaks)
         .await
         .map_err(ApiError::for_user)?;
-    Ok((
-        domain::time::parse_timezone(&tz).unwrap_or(chrono_tz::UTC),
-        rows,
-    ))
+    Ok((domain::profile::timezone_named(Some(&tz)), rows))
 }
 
 async fn load_streaks(db: DbHandle, user_id: String) -> Result<(String, Vec<StreakRow>), DbError> {

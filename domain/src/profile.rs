@@ -12,6 +12,18 @@ use crate::time::parse_timezone;
 
 /// What an unset `timezone` reads as.
 pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// The zone a stored profile lives in: its `timezone`, else UTC.
+pub fn timezone(profile: &Value) -> chrono_tz::Tz {
+    timezone_named(profile.get("timezone").and_then(Value::as_str))
+}
+
+/// The zone a stored `timezone` name means: UTC when unset, and when not an
+/// IANA name (profiles are checked on the way in, so only old rows).
+pub fn timezone_named(name: Option<&str>) -> chrono_tz::Tz {
+    name.and_then(|n| parse_timezone(n).ok())
+        .unwrap_or_default()
+}
 pub const SEXES: &[&str] = &["male", "female", "other", "prefer_not_to_say"];
 /// Ours, then the original service's `formal` and `casual` (its clients
 /// keep working; stored as given, read through [`canonical_tone`]).
@@ -325,6 +337,16 @@ mod tests {
         );
         assert!(profile_value("timezone", &json!("Mars/Olympus")).is_err());
         assert!(profile_value("timezone", &json!(2)).is_err());
+    }
+
+    #[test]
+    fn a_stored_profile_lives_in_its_timezone_else_utc() {
+        let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(timezone(&json!({"timezone": "Europe/Berlin"})), berlin);
+        assert_eq!(timezone(&json!({})), chrono_tz::UTC);
+        assert_eq!(timezone(&json!({"timezone": 3})), chrono_tz::UTC);
+        assert_eq!(timezone_named(Some("Mars/Olympus")), chrono_tz::UTC);
+        assert_eq!(timezone_named(None), chrono_tz::UTC);
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
             .collect(),
     };
     let goals = domain::coach::Goals::from_profile(&ctx.profile);
-    let timezone = domain::time::parse_timezone(&ctx.timezone).unwrap_or(chrono_tz::UTC);
+    let timezone = ctx.timezone;
     let mut tools = Tools::new(state, &user_id, ctx.exists, timezone, ctx.total_xp, now);
     let offline = if state.llm.may_answer_offline() {
         // No model to call `log_meal`: the coach logs a saved meal the user

@@ -50,7 +50,7 @@ pub struct ChatContext {
     pub exists: bool,
     pub profile: Value,
     pub preferences: Value,
-    pub timezone: String,
+    pub timezone: chrono_tz::Tz,
     pub memories: Vec<MemoryHit>,
     pub food_entries_today: i64,
     pub calories_today: f64,
@@ -125,19 +125,14 @@ impl DbOperation for LoadChatContext {
             return Ok(ChatContext::default());
         };
         let profile: Value = row.get(0);
-        let tz_name = profile
-            .get("timezone")
-            .and_then(Value::as_str)
-            .unwrap_or("UTC")
-            .to_owned();
-        let tz = domain::time::parse_timezone(&tz_name).unwrap_or(chrono_tz::UTC);
+        let tz = domain::profile::timezone(&profile);
         let today = domain::time::local_date(self.now, tz);
         let mut ctx = ChatContext {
             exists: true,
             profile,
             preferences: row.get(1),
             total_xp: row.get(2),
-            timezone: tz_name,
+            timezone: tz,
             ..Default::default()
         };
         ctx.memories = memories

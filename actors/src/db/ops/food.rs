@@ -7,9 +7,10 @@ use domain::gamification::XpEvent;
 use domain::time::local_date;
 use tokio_postgres::Row;
 
-use super::gamification::{award, profile_timezone, Award};
+use super::gamification::{award, Award};
 use super::users::lock_user_tz;
 use crate::db::{Client, DbError, DbOperation, Transaction};
+use domain::profile::timezone_named;
 
 /// Columns of a stored entry, in `FoodEntryRow::from_row` order.
 macro_rules! entry_columns {
@@ -222,7 +223,7 @@ impl DbOperation for GetFoodDay {
             )
             .await?;
         let first = rows.first().ok_or(DbError::NotFound)?;
-        let timezone = profile_timezone(first.get::<_, Option<&str>>(0));
+        let timezone = timezone_named(first.get::<_, Option<&str>>(0));
         let date = self.date.unwrap_or_else(|| local_date(now, timezone));
         let entries = rows
             .iter()

@@ -7,6 +7,7 @@ use crate::db::Transaction;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::gamification::{self as rules, Progress, XpEvent};
+use domain::profile::timezone_named;
 use domain::time::local_date;
 
 use crate::db::{Client, DbError, DbOperation};
@@ -171,13 +172,6 @@ pub struct StreakRow {
     pub last_date: Option<NaiveDate>,
 }
 
-/// The timezone a stored profile `timezone` means: UTC when unset or not an
-/// IANA name (the same reading as `lock_user_tz`).
-pub(crate) fn profile_timezone(raw: Option<&str>) -> Tz {
-    raw.and_then(|t| domain::time::parse_timezone(t).ok())
-        .unwrap_or(chrono_tz::UTC)
-}
-
 /// A user's streaks with the timezone their days are counted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Streaks {
@@ -213,7 +207,7 @@ impl DbOperation for GetStreaks {
             .await?;
         let first = rows.first().ok_or(DbError::NotFound)?;
         Ok(Streaks {
-            timezone: profile_timezone(first.get::<_, Option<&str>>(4)),
+            timezone: timezone_named(first.get::<_, Option<&str>>(4)),
             rows: rows
                 .iter()
                 .map(|r| StreakRow {

@@ -11,9 +11,10 @@ use tokio_postgres::Row;
 
 use super::conversation::vector_text;
 use super::food::{insert_entry_row, FoodEntryRow, NewFoodEntry, NutritionSource};
-use super::gamification::{award, profile_timezone, Award};
+use super::gamification::{award, Award};
 use super::users::lock_user_tz;
 use crate::db::{Client, DbError, DbOperation, Transaction};
+use domain::profile::timezone_named;
 
 /// Saved meals one user may keep: the list is read (and cached) whole.
 pub const MAX_MEALS_PER_USER: i64 = 200;
@@ -652,7 +653,7 @@ impl DbOperation for GetMealHistory {
         .await?;
         let first = food.first().ok_or(DbError::NotFound)?;
         Ok(MealHistory {
-            timezone: profile_timezone(first.get::<_, Option<&str>>(0)),
+            timezone: timezone_named(first.get::<_, Option<&str>>(0)),
             entries: food
                 .iter()
                 .filter(|r| r.get::<_, Option<&str>>(1).is_some())

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use domain::gamification::XpEvent;
-use domain::time::{next_daily_trigger, parse_timezone};
+use domain::time::next_daily_trigger;
 use tokio_postgres::Row;
 
 use super::gamification::award;
@@ -420,7 +420,7 @@ impl DbOperation for ClaimDueReminders {
         let mut messages = HashMap::with_capacity(due.len());
         for row in &due {
             let r = ReminderRow::from_row(row, 0)?;
-            let tz = parse_timezone(&r.timezone).unwrap_or(chrono_tz::UTC);
+            let tz = domain::profile::timezone_named(Some(&r.timezone));
             // The WHERE clause makes this Some.
             let occurrence = r.next_trigger_at.unwrap_or(self.now);
             let next = reschedule(r.schedule, tz, self.now.max(occurrence));

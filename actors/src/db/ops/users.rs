@@ -106,9 +106,7 @@ pub async fn lock_user_tz(
         .await?;
     let row = rows.first().ok_or(DbError::NotFound)?;
     let tz: Option<String> = row.get(0);
-    Ok(tz
-        .and_then(|t| domain::time::parse_timezone(&t).ok())
-        .unwrap_or(chrono_tz::UTC))
+    Ok(domain::profile::timezone_named(tz.as_deref()))
 }
 
 const MAX_FIELDS: i64 = domain::profile::MAX_FIELDS as i64;
