@@ -255,20 +255,9 @@ async fn switching_between_redis_and_the_local_bucket_admits_nothing_extra() {
         ("HEALTH_AGENT__RATE_LIMIT__BURST", "4".into()),
     ])
     .await;
-    let redis_answers = || async {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let health: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
-            if health["cache"] == "connected" {
-                return;
-            }
-            assert!(Instant::now() < deadline, "Redis never answered: {health}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
     let xp = "/api/v1/users/nobody/xp";
     let admitted = |status: StatusCode| usize::from(status != StatusCode::TOO_MANY_REQUESTS);
-    redis_answers().await;
+    app.wait_for_cache(Duration::from_secs(10)).await;
     let started = Instant::now();
 
     // Two through Redis, then Redis freezes: the local bucket knows of them.
@@ -282,7 +271,7 @@ async fn switching_between_redis_and_the_local_bucket_admits_nothing_extra() {
     }
     // Redis back: what was admitted alone is charged to the shared bucket.
     proxy.freeze(false);
-    redis_answers().await;
+    app.wait_for_cache(Duration::from_secs(10)).await;
     for _ in 0..4 {
         total += admitted(app.get(xp).await.status());
     }
@@ -314,15 +303,7 @@ async fn a_late_redis_reply_is_charged_once() {
     proxy.freeze(true);
     assert_ne!(app.get(xp).await.status(), StatusCode::TOO_MANY_REQUESTS);
     proxy.freeze(false);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
-        if health["cache"] == "connected" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Redis never answered: {health}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_cache(Duration::from_secs(10)).await;
     let third = app.get(xp).await.status();
     let fourth = app.get(xp).await.status();
     if started.elapsed() < Duration::from_secs(20) {

@@ -6,11 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{FreezableProxy, TestApp};
-
-async fn metrics(app: &TestApp) -> Value {
-    app.get("/api/v1/metrics").await.json().await.unwrap()
-}
+use crate::helpers::{wait_for, FreezableProxy, TestApp};
 
 async fn json_of(app: &TestApp, path: &str) -> Value {
     let res = app.get(path).await;
@@ -46,7 +42,7 @@ async fn repeated_reads_are_served_from_the_cache_and_counted() {
     for _ in 0..20 {
         json_of(&app, "/api/v1/users/amy/profile").await;
     }
-    let c = &metrics(&app).await["cache"];
+    let c = &app.metrics().await["cache"];
     assert_eq!(c["misses"], 1, "{c}");
     assert_eq!(c["hits"], 19, "{c}");
     assert!(c["hit_rate_percent"].as_f64().unwrap() >= 90.0);
@@ -59,16 +55,16 @@ async fn writes_store_what_they_changed_so_the_next_reads_hit() {
     let app = TestApp::spawn().await;
     app.create_user("wes").await;
     let misses = |m: &Value| m["cache"]["misses"].as_u64().unwrap();
-    let before = misses(&metrics(&app).await);
+    let before = misses(&app.metrics().await);
     // Creating the user stored these...
     for path in ["profile", "preferences", "xp", "streaks"] {
         json_of(&app, &format!("/api/v1/users/wes/{path}")).await;
     }
-    assert_eq!(misses(&metrics(&app).await), before);
+    assert_eq!(misses(&app.metrics().await), before);
     // ...but not a day of food.
     json_of(&app, "/api/v1/users/wes/food").await;
     let before = before + 1;
-    assert_eq!(misses(&metrics(&app).await), before);
+    assert_eq!(misses(&app.metrics().await), before);
     let res = app
         .post_json("/api/v1/users/wes/food", &json!({"description": "2 eggs"}))
         .await;
@@ -85,7 +81,7 @@ async fn writes_store_what_they_changed_so_the_next_reads_hit() {
     .await;
     assert_eq!(json_of(&app, "/api/v1/users/wes/profile").await["age"], 52);
 
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert_eq!(misses(&m), before, "every read above hit: {}", m["cache"]);
 }
 
@@ -249,28 +245,14 @@ async fn redis_stalled_killed_and_restarted_under_load_fails_no_request() {
     }
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(served > 100, "served {served}");
-    let c = &metrics(&app).await["cache"];
+    let c = &app.metrics().await["cache"];
     assert!(
         c["errors"].as_u64().unwrap() > 0,
         "the outage was seen: {c}"
     );
     // Back to caching once Redis is back: the probe reconnects within a
     // few of its 1 s ticks (slower when the box is busy with other tests).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let health = app
-            .get_health()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
-        if health["cache"] == "connected" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {}", health["cache"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_cache(Duration::from_secs(5)).await;
 }
 
 #[actix_web::test]
@@ -286,7 +268,9 @@ async fn a_profile_updated_while_redis_was_frozen_is_fresh_after_it_thaws() {
     .await;
     app.create_user("dee").await;
     json_of(&app, "/api/v1/users/dee/profile").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The miss fills Redis off the request's path.
+    let filled = || async { app.metrics().await["cache"]["sets"].as_u64() >= Some(1) };
+    assert!(wait_for(Duration::from_secs(5), filled).await);
 
     proxy.freeze(true);
     let res = app
@@ -310,7 +294,7 @@ async fn with_enable_cache_false_no_redis_is_needed() {
     .await;
     app.create_user("eli").await;
     json_of(&app, "/api/v1/users/eli/profile").await;
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert_eq!(m["cache"]["enabled"], false);
     assert_eq!(
         app.get_health()

@@ -92,16 +92,7 @@ async fn health_is_503_when_the_database_is_unreachable_from_the_start() {
 #[actix_web::test]
 async fn health_reports_the_cache_connected_or_disabled() {
     let app = TestApp::spawn().await;
-    let mut cache = String::new();
-    for _ in 0..40 {
-        let body: serde_json::Value = app.get_health().await.unwrap().json().await.unwrap();
-        cache = body["cache"].as_str().unwrap().to_owned();
-        if cache == "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(cache, "connected");
+    app.wait_for_cache(Duration::from_secs(2)).await;
 
     let no_cache = TestApp::spawn_with(vec![("ENABLE_CACHE", "false".into())]).await;
     let body: serde_json::Value = no_cache.get_health().await.unwrap().json().await.unwrap();

@@ -109,6 +109,39 @@ impl TestApp {
         }
     }
 
+    /// The JSON metrics.
+    pub async fn metrics(&self) -> Value {
+        self.get("/api/v1/metrics").await.json().await.unwrap()
+    }
+
+    /// Waits until `actor` has at least `n` operations in flight: requests
+    /// that got past the door and wait on it.
+    pub async fn wait_for_in_flight(&self, actor: &str, n: u64) {
+        let in_flight =
+            || async { self.metrics().await["actors"][actor]["in_flight"].as_u64() >= Some(n) };
+        assert!(
+            wait_for(Duration::from_secs(10), in_flight).await,
+            "{n} {actor} operations never were in flight"
+        );
+    }
+
+    /// Waits until health reports Redis connected (its probe reconnects on
+    /// a 1 s tick, slower when the box is busy).
+    pub async fn wait_for_cache(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let health: Value = self.get_health().await.unwrap().json().await.unwrap();
+            if health["cache"] == "connected" {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Redis never answered: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{}", self.address, path))
@@ -221,4 +254,20 @@ pub fn reembed(db: &str, provider: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     stderr
+}
+
+/// Polls `done` until it holds or `within` has passed; whether it held.
+pub async fn wait_for<F, Fut>(within: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    done().await
 }

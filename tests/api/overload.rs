@@ -7,26 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::helpers::{assert_error, host_port, FreezableProxy, TestApp, KEY};
-
-async fn metrics(app: &TestApp) -> Value {
-    app.get("/api/v1/metrics").await.json().await.unwrap()
-}
-
-async fn wait_for<F, Fut>(within: Duration, mut done: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done().await {
-            return true;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-    }
-    done().await
-}
+use crate::helpers::{assert_error, host_port, wait_for, FreezableProxy, TestApp, KEY};
 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -76,7 +57,7 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
     .await;
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            metrics(&app).await["database"]["pool_size"] == 4
+            app.metrics().await["database"]["pool_size"] == 4
         })
         .await,
         "the pool did not open its 4 connections"
@@ -126,7 +107,7 @@ async fn a_stalled_database_sheds_with_503_in_milliseconds_not_after_the_connect
     assert!(p99 < Duration::from_millis(2500), "p50 {p50:?} p99 {p99:?}");
     // Independent of the box's load: shed by the queue target (gate
     // rejections), not by the 1024-slot gate, which all 200 fit in.
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(
         m["actors"]["db"]["rejected"].as_u64().unwrap() >= 100,
         "{m}"
@@ -167,7 +148,7 @@ async fn past_half_the_queue_target_requests_are_shed_on_arrival_and_writes_at_t
     .await;
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            metrics(&app).await["database"]["pool_size"] == 2
+            app.metrics().await["database"]["pool_size"] == 2
         })
         .await,
         "the pool did not open its 2 connections"
@@ -175,7 +156,7 @@ async fn past_half_the_queue_target_requests_are_shed_on_arrival_and_writes_at_t
     let locker = app.db().await;
     let in_flight = |n: u64| {
         let app = &app;
-        move || async move { metrics(app).await["actors"]["db"]["in_flight"].as_u64() >= Some(n) }
+        move || async move { app.metrics().await["actors"]["db"]["in_flight"].as_u64() >= Some(n) }
     };
     // Queries on `users` block while the table is locked: the two
     // connections are each held about 400 ms, which the estimate's moving
@@ -199,13 +180,13 @@ async fn past_half_the_queue_target_requests_are_shed_on_arrival_and_writes_at_t
         .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    let rejected_before = metrics(&app).await["actors"]["db"]["rejected"]
+    let rejected_before = app.metrics().await["actors"]["db"]["rejected"]
         .as_u64()
         .unwrap();
     let queued = spawn_reads(&app, "queued", 40);
     assert!(
         wait_for(Duration::from_secs(5), || async {
-            metrics(&app).await["actors"]["db"]["rejected"]
+            app.metrics().await["actors"]["db"]["rejected"]
                 .as_u64()
                 .unwrap()
                 > rejected_before
@@ -472,7 +453,7 @@ async fn metrics_when_free(
 ) -> Value {
     tx.rollback().await.unwrap();
     assert_eq!(held.await.unwrap().unwrap(), 200);
-    metrics(app).await
+    app.metrics().await
 }
 
 #[actix_web::test]
@@ -533,7 +514,7 @@ async fn idle_sockets_beyond_the_cap_wait_are_reaped_and_health_is_still_served(
         ("HEALTH_AGENT__API__CLIENT_REQUEST_TIMEOUT_MS", "500".into()),
     ])
     .await;
-    assert_eq!(metrics(&app).await["connections"]["max"], 8);
+    assert_eq!(app.metrics().await["connections"]["max"], 8);
     let addr = app.address.trim_start_matches("http://").to_owned();
 
     // Act: 40 sockets that never send a request, then a health probe on a
@@ -562,7 +543,7 @@ async fn idle_sockets_beyond_the_cap_wait_are_reaped_and_health_is_still_served(
         }
     }
     assert_eq!(closed, 40);
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     let peak = m["connections"]["peak"].as_i64().unwrap();
     assert!((1..=8).contains(&peak), "peak {peak}: {m}");
 }

@@ -8,7 +8,7 @@ use actors::db::DbOperation;
 use chrono::{DateTime, NaiveTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Env, TestApp};
+use crate::helpers::{assert_error, wait_for, Env, TestApp};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -67,21 +67,6 @@ async fn total_xp(db: &tokio_postgres::Client, user: &str) -> i64 {
 
 async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-async fn wait_for<F, Fut>(within: Duration, mut done: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done().await {
-            return true;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-    }
-    done().await
 }
 
 /// A webhook receiver that records every call and answers from a script

@@ -12,10 +12,12 @@ async fn a_graceful_stop_lets_in_flight_requests_finish_and_refuses_new_ones() {
     proxy.freeze(true);
     let req = app.request(reqwest::Method::GET, "/api/v1/users/someone");
     let in_flight = actix_web::rt::spawn(async move { req.send().await.expect("response") });
-    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_in_flight("db", 1).await;
 
     // SIGTERM does the same as a graceful stop of the server handle.
     let stopping = actix_web::rt::spawn(app.handle.clone().stop(true));
+    // Nothing to observe: the accept loop pauses but the kernel still
+    // completes handshakes. Let the stop begin before the request ends.
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     proxy.freeze(false);
 
@@ -70,7 +72,7 @@ async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
             actix_web::rt::spawn(async move { req.send().await })
         })
         .collect();
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_in_flight("llm", 5).await;
 
     let started = std::time::Instant::now();
     app.shutdown.begin();
