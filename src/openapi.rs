@@ -1,16 +1,16 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
-//! annotations and the request and response types, served at
+//! The OpenAPI 3.1 document, generated from the route table (`routes`) and
+//! the handlers' `#[utoipa::path]` annotations, served at
 //! `GET /api/openapi.json`, with Swagger UI at `GET /api/docs/`.
 //!
-//! Each handler documents what it answers itself; [`Conventions`] adds what
+//! Each handler documents what it answers itself; [`conventions`] adds what
 //! the middleware does to every route (API key, `Idempotency-Key` on POSTs,
 //! `X-Request-ID`, opaque 500s), so no route can forget them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, App, HttpResponse};
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::AdditionalProperties;
@@ -20,21 +20,13 @@ use utoipa::openapi::{
     ContentBuilder, Deprecated, HeaderBuilder, ObjectBuilder, Ref, RefOr, Required, Response,
     ResponseBuilder, Schema, Type,
 };
-use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes;
-
-/// Routes anyone may call (the auth middleware reads this list too); every
-/// other operation requires an API key.
-pub const PUBLIC_PATHS: &[&str] = &[
-    "/api/health",
-    "/livez",
-    "/readyz",
-    "/api/docs",
-    "/api/openapi.json",
-];
 
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
 /// The original service's paths, kept for its clients and marked deprecated.
@@ -55,56 +47,6 @@ const API_KEY: &str = "api_key";
             retry with the same key (same API key and user) within 24 h returns the first \
             response again and changes nothing. Timestamps are RFC 3339 in UTC (`Z`)."
     ),
-    paths(
-        routes::health::health,
-        routes::health::livez,
-        routes::health::readyz,
-        openapi_json,
-        docs,
-        routes::chat::chat,
-        routes::users::create_user,
-        routes::users::get_user,
-        routes::users::delete_user,
-        routes::users::get_profile,
-        routes::users::patch_profile,
-        routes::users::get_preferences,
-        routes::users::patch_preferences,
-        routes::users::clear_conversation,
-        routes::food::log_food,
-        routes::food::food_day,
-        routes::food::delete_food,
-        routes::reminders::create_reminder,
-        routes::reminders::list_reminders,
-        routes::reminders::reminder_status,
-        routes::reminders::complete_reminder,
-        routes::reminders::delete_reminder,
-        routes::meals::create_meal,
-        routes::meals::list_meals,
-        routes::meals::get_meal,
-        routes::meals::patch_meal,
-        routes::meals::delete_meal,
-        routes::meals::search_meals,
-        routes::meals::log_meal,
-        routes::meals::meal_suggestions,
-        routes::formulas::list_formulas,
-        routes::formulas::create_formula,
-        routes::formulas::get_formula,
-        routes::formulas::put_formula,
-        routes::formulas::delete_formula,
-        routes::formulas::search_formulas,
-        routes::formulas::use_formula,
-        routes::formulas::formula_suggestions,
-        routes::gamification::xp,
-        routes::gamification::streaks,
-        routes::gamification::achievements,
-        routes::memories::list_memories,
-        routes::memories::create_memory,
-        routes::memories::delete_memory,
-        routes::memories::search_memories,
-        routes::metrics::metrics,
-        routes::metrics::prometheus,
-        routes::admin::reload,
-    ),
     components(
         schemas(ErrorBody),
         responses(
@@ -122,7 +64,6 @@ const API_KEY: &str = "api_key";
             Internal,
         )
     ),
-    modifiers(&Conventions),
     tags(
         (name = "health", description = "Liveness and readiness probes; no API key."),
         (name = "chat", description = "Talk to the coach."),
@@ -141,9 +82,30 @@ const API_KEY: &str = "api_key";
 )]
 pub struct ApiDoc;
 
+/// The document: what `ApiDoc` says of the API as a whole, the paths the
+/// route table registers, and what the middleware adds to each.
+static OPENAPI: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(document);
+
+fn document() -> utoipa::openapi::OpenApi {
+    let paths_of = |routes: fn(&mut ServiceConfig)| {
+        App::new()
+            .into_utoipa_app()
+            .configure(routes)
+            .split_for_parts()
+            .1
+    };
+    let public = paths_of(routes::public);
+    let public_paths: BTreeSet<String> = public.paths.paths.keys().cloned().collect();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(public);
+    doc.merge(paths_of(routes::private));
+    conventions(&mut doc, &public_paths);
+    doc
+}
+
 /// The document, serialized once per process.
 static DOCUMENT: LazyLock<Option<web::Bytes>> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    OPENAPI
         .to_json()
         .map(web::Bytes::from)
         .map_err(|e| tracing::error!(error = %e, "the OpenAPI document does not serialize"))
@@ -152,10 +114,10 @@ static DOCUMENT: LazyLock<Option<web::Bytes>> = LazyLock::new(|| {
 
 /// The methods each documented path serves (`"GET, POST"`), for `Allow`.
 static METHODS: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    OPENAPI
         .paths
         .paths
-        .into_iter()
+        .iter()
         .map(|(path, item)| {
             let methods: Vec<&str> = [
                 ("GET", item.get.is_some()),
@@ -167,7 +129,7 @@ static METHODS: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
             .into_iter()
             .filter_map(|(m, served)| served.then_some(m))
             .collect();
-            (path, methods.join(", "))
+            (path.clone(), methods.join(", "))
         })
         .collect()
 });
@@ -180,14 +142,13 @@ pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
 
 /// `GET /api/openapi.json`.
 #[utoipa::path(
-    get,
-    path = "/api/openapi.json",
     tag = "docs",
     responses(
         (status = 200, description = "This OpenAPI 3.1 document.", body = Object,
             content_type = "application/json"),
     )
 )]
+#[get("/api/openapi.json")]
 pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
     let doc = DOCUMENT.as_ref().ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!("the OpenAPI document is unavailable"))
@@ -200,23 +161,23 @@ pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
 /// `GET /api/docs`: to `/api/docs/`, where the page's relative asset links
 /// resolve.
 #[utoipa::path(
-    get,
-    path = "/api/docs",
     tag = "docs",
     responses(
         (status = 308, description = "Swagger UI is at `/api/docs/` (an HTML page).",
             headers(("Location" = String, description = "`/api/docs/`"))),
     )
 )]
+#[get("/api/docs")]
 pub async fn docs() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header((header::LOCATION, format!("{DOCS_PATH}/")))
         .finish()
 }
 
-/// Swagger UI's page and assets under `/api/docs/`, reading this document.
+/// Swagger UI's page and assets, reading this document: in a scope at
+/// `DOCS_PATH`, so other requests pass it by a string compare, not a regex.
 pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).config(Config::from(DOCUMENT_PATH))
+    SwaggerUi::new("/{_:.*}").config(Config::from(DOCUMENT_PATH))
 }
 
 // ---------------------------------------------------------------------------
@@ -668,11 +629,10 @@ fn response_ref(name: &str) -> RefOr<Response> {
 
 // ---------------------------------------------------------------------------
 
-/// What the middleware does to every route.
-pub struct Conventions;
-
-impl Modify for Conventions {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+/// What the middleware does to every route: the API key on all but
+/// `public_paths`, `Idempotency-Key` on POSTs, `X-Request-ID`, opaque 500s.
+fn conventions(doc: &mut utoipa::openapi::OpenApi, public_paths: &BTreeSet<String>) {
+    {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             BEARER,
@@ -716,7 +676,7 @@ impl Modify for Conventions {
             }
         }
         for (path, item) in doc.paths.paths.iter_mut() {
-            let public = PUBLIC_PATHS.contains(&path.as_str());
+            let public = public_paths.contains(path);
             let legacy = path.starts_with(LEGACY_PREFIX);
             let ops = [
                 (&mut item.get, false),

@@ -15,9 +15,10 @@ use actors::metrics::MetricsHandle;
 use actors::reminders::{ReminderConfig, ReminderSchedulerHandle};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use utoipa_actix_web::AppExt as _;
 
 use crate::config::Settings;
-use crate::error::{extractors, ApiError};
+use crate::error::extractors;
 use crate::lifecycle::Shutdown;
 use crate::middleware::{
     auth, drain, idempotency, json_errors, observe, rate_limit, request_id, shed,
@@ -143,13 +144,24 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(limit))
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
-                .configure(routes::config)
-                .default_service(web::to(not_found))
-                // Inside auth: only authenticated requests claim keys.
-                .wrap(from_fn(idempotency::idempotency))
-                // Inside auth (per key), outside idempotency (a 429 claims nothing).
-                .wrap(from_fn(rate_limit::rate_limit))
-                .wrap(from_fn(auth::require_api_key))
+                .into_utoipa_app()
+                .configure(routes::public)
+                // Everything else: an unknown path too is answered only
+                // with a key, so none of the API's shape shows without one.
+                .service(
+                    utoipa_actix_web::scope("")
+                        .configure(routes::private)
+                        .default_service(web::to(routes::not_found))
+                        // Inside auth: only authenticated requests claim keys.
+                        .wrap(from_fn(idempotency::idempotency))
+                        // Inside auth (per key), outside idempotency (a 429 claims nothing).
+                        .wrap(from_fn(rate_limit::rate_limit))
+                        .wrap(from_fn(auth::require_api_key)),
+                )
+                .into_app()
+                // Nested scopes fall back to the app's default, not their
+                // parent's; they are inside the auth scope all the same.
+                .default_service(web::to(routes::not_found))
                 .wrap(cors(&factory_shared.settings.api.cors_origins))
                 // Outside CORS: its rejections (and Swagger UI's 404s) become JSON.
                 .wrap(from_fn(json_errors::json_errors))
@@ -305,7 +317,9 @@ fn probe_server(shared: &Arc<Shared>, port: u16) -> anyhow::Result<(Server, u16)
             .app_data(web::Data::new(AppState::for_this_worker(Arc::clone(
                 &shared,
             ))))
+            .into_utoipa_app()
             .configure(routes::probes)
+            .into_app()
     })
     .workers(1)
     .disable_signals()
@@ -357,22 +371,6 @@ fn reload_on_sighup(shared: Weak<Shared>) -> std::io::Result<()> {
         }
     });
     Ok(())
-}
-
-/// actix-web answers an unknown path and a known path's unserved method
-/// here alike: the second is a 405 with `Allow`.
-async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError as _;
-    let allow = req
-        .match_pattern()
-        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
-        .and_then(|methods| http::header::HeaderValue::from_str(methods).ok());
-    if let Some(allow) = allow {
-        let mut res = ApiError::MethodNotAllowed.error_response();
-        res.headers_mut().insert(http::header::ALLOW, allow);
-        return res;
-    }
-    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
 fn cors(origins: &[String]) -> Cors {

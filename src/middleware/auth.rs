@@ -137,13 +137,10 @@ pub fn presented_key(req: &actix_web::HttpRequest) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Routes anyone may call: health probes, the API docs (Swagger UI's assets
-/// too), and the metrics routes when the operator opened them for a private
-/// scrape network.
-fn is_public(path: &str, metrics_public: bool) -> bool {
-    crate::openapi::PUBLIC_PATHS.contains(&path)
-        || path.starts_with("/api/docs/")
-        || (metrics_public && matches!(path, "/metrics" | "/api/v1/metrics"))
+/// The metrics routes, when the operator opened them for a private scrape
+/// network. (The public routes are outside this middleware: `routes::public`.)
+fn is_open_metrics(path: &str, metrics_public: bool) -> bool {
+    metrics_public && matches!(path, "/metrics" | "/api/v1/metrics")
 }
 
 /// 401 without a key, 403 with a wrong one.
@@ -156,7 +153,9 @@ pub async fn require_api_key(
     };
     let shared = state.shared();
     let metrics_public = !shared.settings.metrics.require_api_key;
-    if req.method() == actix_web::http::Method::OPTIONS || is_public(req.path(), metrics_public) {
+    if req.method() == actix_web::http::Method::OPTIONS
+        || is_open_metrics(req.path(), metrics_public)
+    {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let verdict = match presented_key(req.request()) {

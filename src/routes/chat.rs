@@ -1,7 +1,7 @@
 //! `POST /api/v1/chat`: parse and validate, run the chat use case
 //! (`crate::chat`), answer.
 
-use actix_web::web;
+use actix_web::{post, web};
 use actors::llm::{ChatTurn, Role};
 use chrono::{SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,8 +103,6 @@ fn client_history(items: &[HistoryItem]) -> ApiResult<Vec<ChatTurn>> {
 
 /// `POST /api/v1/chat`.
 #[utoipa::path(
-    post,
-    path = "/api/v1/chat",
     tag = "chat",
     description = "The coach answers with the user's profile, today's food, streaks, \
         reminders and nearest memories in mind, and may log food, read the food summary, \
@@ -122,6 +120,7 @@ fn client_history(items: &[HistoryItem]) -> ApiResult<Vec<ChatTurn>> {
         (status = 504, response = crate::openapi::GatewayTimeout),
     )
 )]
+#[post("/chat")]
 pub async fn chat(
     state: web::Data<AppState>,
     Body(body): Body<ChatBody>,

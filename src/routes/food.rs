@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use actors::db::ops::{
     DeleteFoodEntry, FoodDay, FoodEntryRow, LogFood, NewFoodEntry, NutritionSource,
 };
@@ -318,8 +318,6 @@ pub struct FoodDayQuery {
 
 /// `POST /api/v1/users/{user_id}/food`: 201 with the stored entry.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/food",
     tag = "food",
     params(UserPath),
     request_body = LogFoodRequest,
@@ -333,6 +331,7 @@ pub struct FoodDayQuery {
         (status = 415, response = crate::openapi::UnsupportedMediaType),
     )
 )]
+#[post("/food")]
 pub async fn log_food(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -376,8 +375,6 @@ pub(crate) const MAX_YEAR: i32 = 2100;
 
 /// `GET /api/v1/users/{user_id}/food?date=YYYY-MM-DD`: one local day's log.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/food",
     tag = "food",
     params(UserPath, FoodDayQuery),
     responses(
@@ -388,6 +385,7 @@ pub(crate) const MAX_YEAR: i32 = 2100;
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/food")]
 pub async fn food_day(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -423,8 +421,6 @@ fn entry_not_found() -> ApiError {
 /// and cache follow, and the entry's 10 XP is taken back; streak days and
 /// achievements stay (the user did log that day).
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}/food/{entry_id}",
     tag = "food",
     params(FoodEntryPath),
     responses(
@@ -435,6 +431,7 @@ fn entry_not_found() -> ApiError {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/food/{entry_id}")]
 pub async fn delete_food(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,

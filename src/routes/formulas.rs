@@ -3,7 +3,7 @@
 //! saving), its field names (`total_macros`, `confidence_score`, …), and
 //! the same code as `routes::meals` behind them. Deprecated in the document.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpResponse};
 use actors::db::ops::MealRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::food::FoodEntryResponse;
 use super::meals::{self, CreateMealRequest, MealFoodResponse, UpdateMealRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract;
+use crate::extract::{self, PathItem};
 use crate::openapi::{FormulaPath, NewFormula};
 use crate::state::AppState;
 
@@ -144,8 +144,6 @@ fn user(query: Option<&str>) -> ApiResult<String> {
 
 /// `GET /api/formulas?user_id=`.
 #[utoipa::path(
-    get,
-    path = "/api/formulas",
     tag = "formulas",
     params(UserQuery),
     responses(
@@ -155,6 +153,7 @@ fn user(query: Option<&str>) -> ApiResult<String> {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("")]
 pub async fn list_formulas(
     state: web::Data<AppState>,
     query: web::Query<UserQuery>,
@@ -168,8 +167,6 @@ pub async fn list_formulas(
 
 /// `POST /api/formulas?user_id=`: 201 with the formula.
 #[utoipa::path(
-    post,
-    path = "/api/formulas",
     tag = "formulas",
     params(UserQuery),
     request_body = NewFormula,
@@ -185,6 +182,7 @@ pub async fn list_formulas(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("")]
 pub async fn create_formula(
     state: web::Data<AppState>,
     query: web::Query<UserQuery>,
@@ -213,8 +211,6 @@ pub async fn create_formula(
 
 /// `GET /api/formulas/{id}?user_id=`.
 #[utoipa::path(
-    get,
-    path = "/api/formulas/{id}",
     tag = "formulas",
     params(FormulaPath, UserQuery),
     responses(
@@ -224,20 +220,19 @@ pub async fn create_formula(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/{id}")]
 pub async fn get_formula(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathItem(id): PathItem,
     query: web::Query<UserQuery>,
 ) -> ApiResult<web::Json<FormulaResponse>> {
     let user_id = user(query.user_id.as_deref())?;
-    let meal = meals::get(&state, &user_id, &path).await?;
+    let meal = meals::get(&state, &user_id, &id).await?;
     Ok(web::Json((&meal).into()))
 }
 
 /// `PUT /api/formulas/{id}?user_id=`: fields left out stay.
 #[utoipa::path(
-    put,
-    path = "/api/formulas/{id}",
     tag = "formulas",
     params(FormulaPath, UserQuery),
     request_body = UpdateMealRequest,
@@ -251,9 +246,10 @@ pub async fn get_formula(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[put("/{id}")]
 pub async fn put_formula(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathItem(id): PathItem,
     query: web::Query<UserQuery>,
     body: web::Json<Value>,
 ) -> ApiResult<web::Json<FormulaResponse>> {
@@ -278,14 +274,12 @@ pub async fn put_formula(
         }
     }
     let req: UpdateMealRequest = extract::decode(body)?;
-    let meal = meals::update(&state, &user_id, &path, req).await?;
+    let meal = meals::update(&state, &user_id, &id, req).await?;
     Ok(web::Json((&meal).into()))
 }
 
 /// `DELETE /api/formulas/{id}?user_id=`.
 #[utoipa::path(
-    delete,
-    path = "/api/formulas/{id}",
     tag = "formulas",
     params(FormulaPath, UserQuery),
     responses(
@@ -295,20 +289,19 @@ pub async fn put_formula(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/{id}")]
 pub async fn delete_formula(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathItem(id): PathItem,
     query: web::Query<UserQuery>,
 ) -> ApiResult<HttpResponse> {
     let user_id = user(query.user_id.as_deref())?;
-    meals::delete(&state, &user_id, &path).await?;
+    meals::delete(&state, &user_id, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /api/formulas/search?user_id=&keyword=`.
 #[utoipa::path(
-    get,
-    path = "/api/formulas/search",
     tag = "formulas",
     params(FormulaSearchQuery),
     responses(
@@ -320,6 +313,7 @@ pub async fn delete_formula(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/search")]
 pub async fn search_formulas(
     state: web::Data<AppState>,
     query: web::Query<FormulaSearchQuery>,
@@ -349,8 +343,6 @@ fn rename_field(e: ApiError, ours: &str, theirs: &str) -> ApiError {
 
 /// `POST /api/formulas/{id}/use?user_id=`: 201 with the entries logged.
 #[utoipa::path(
-    post,
-    path = "/api/formulas/{id}/use",
     tag = "formulas",
     params(FormulaPath, UserQuery),
     request_body(content = Option<meals::LogMealRequest>, description = "May be left out."),
@@ -364,15 +356,16 @@ fn rename_field(e: ApiError, ours: &str, theirs: &str) -> ApiError {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("/{id}/use")]
 pub async fn use_formula(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PathItem(id): PathItem,
     query: web::Query<UserQuery>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let user_id = user(query.user_id.as_deref())?;
     let req = meals::log_request(&body)?;
-    let logged = meals::log(&state, &user_id, &path, req).await?;
+    let logged = meals::log(&state, &user_id, &id, req).await?;
     Ok(HttpResponse::Created().json(FormulaUseResponse {
         formula_id: logged.meal_id,
         portion: logged.portion,
@@ -384,8 +377,6 @@ pub async fn use_formula(
 
 /// `POST /api/formulas/suggestions?user_id=`: the detected combinations.
 #[utoipa::path(
-    post,
-    path = "/api/formulas/suggestions",
     tag = "formulas",
     params(UserQuery),
     responses(
@@ -396,6 +387,7 @@ pub async fn use_formula(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("/suggestions")]
 pub async fn formula_suggestions(
     state: web::Data<AppState>,
     query: web::Query<UserQuery>,

@@ -1,4 +1,4 @@
-use actix_web::web;
+use actix_web::{get, web};
 use actors::db::ops::GetAchievements;
 use chrono::{SecondsFormat, Utc};
 use domain::gamification::{level_for_xp, ACHIEVEMENTS};
@@ -28,8 +28,6 @@ pub struct XpResponse {
 
 /// `GET /api/v1/users/{user_id}/xp`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/xp",
     tag = "gamification",
     params(UserPath),
     responses(
@@ -39,6 +37,7 @@ pub struct XpResponse {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/xp")]
 pub async fn xp(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -74,8 +73,6 @@ pub struct StreaksResponse {
 
 /// `GET /api/v1/users/{user_id}/streaks`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/streaks",
     tag = "gamification",
     params(UserPath),
     responses(
@@ -85,6 +82,7 @@ pub struct StreaksResponse {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/streaks")]
 pub async fn streaks(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -134,8 +132,6 @@ pub struct AchievementsResponse {
 /// `GET /api/v1/users/{user_id}/achievements`: unlocked in the order earned,
 /// locked in display order.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/achievements",
     tag = "gamification",
     params(UserPath),
     responses(
@@ -146,6 +142,7 @@ pub struct AchievementsResponse {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/achievements")]
 pub async fn achievements(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,

@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -25,8 +25,6 @@ pub struct HealthResponse {
 /// `GET /api/health`: reads the database probe's verdict (no query per call),
 /// so it answers in microseconds and turns 503 within a second of an outage.
 #[utoipa::path(
-    get,
-    path = "/api/health",
     tag = "health",
     responses(
         (status = 200, description = "The database answers.", body = HealthResponse),
@@ -34,6 +32,7 @@ pub struct HealthResponse {
             body = HealthResponse, headers(("Retry-After" = u32, description = "Seconds."))),
     )
 )]
+#[get("/api/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let shared = state.shared();
     let db_up = shared.db.health().is_connected();
@@ -60,14 +59,13 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /livez`: the process and its event loop are alive.
 #[utoipa::path(
-    get,
-    path = "/livez",
     tag = "health",
     responses(
         (status = 200, description = "Alive.", body = crate::openapi::ProbeStatus,
             example = json!({"status": "alive"})),
     )
 )]
+#[get("/livez")]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
 }
@@ -75,8 +73,6 @@ pub async fn livez() -> HttpResponse {
 /// `GET /readyz`: ready for traffic when the database answers and the
 /// process is not stopping.
 #[utoipa::path(
-    get,
-    path = "/readyz",
     tag = "health",
     responses(
         (status = 200, description = "Ready.", body = crate::openapi::ProbeStatus,
@@ -87,6 +83,7 @@ pub async fn livez() -> HttpResponse {
             example = json!({"status": "not_ready", "database": "disconnected"})),
     )
 )]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // Stopping: the balancer must send elsewhere, though this instance still
     // serves what reaches it.

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use actors::db::ops::{
     CreateMeal, DeleteMeal, FoodEntryRow, GetMeal, GetMealHistory, LogMeal, LoggedMeal, MealFood,
     MealHit, MealRow, NewMeal, SearchMeals, UpdateMeal,
@@ -822,8 +822,6 @@ pub(crate) async fn suggestions(state: &AppState, user_id: &str) -> ApiResult<Ve
 
 /// `POST /api/v1/users/{user_id}/meals`: 201 with the saved meal.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/meals",
     tag = "meals",
     params(UserPath),
     request_body = CreateMealRequest,
@@ -840,6 +838,7 @@ pub(crate) async fn suggestions(state: &AppState, user_id: &str) -> ApiResult<Ve
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("/meals")]
 pub async fn create_meal(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -852,8 +851,6 @@ pub async fn create_meal(
 
 /// `GET /api/v1/users/{user_id}/meals`: most used first.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/meals",
     tag = "meals",
     params(UserPath),
     responses(
@@ -863,6 +860,7 @@ pub async fn create_meal(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/meals")]
 pub async fn list_meals(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -875,8 +873,6 @@ pub async fn list_meals(
 
 /// `GET /api/v1/users/{user_id}/meals/{meal_id}`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/meals/{meal_id}",
     tag = "meals",
     params(MealPath),
     responses(
@@ -886,6 +882,7 @@ pub async fn list_meals(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/meals/{meal_id}")]
 pub async fn get_meal(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -897,8 +894,6 @@ pub async fn get_meal(
 
 /// `PATCH /api/v1/users/{user_id}/meals/{meal_id}`.
 #[utoipa::path(
-    patch,
-    path = "/api/v1/users/{user_id}/meals/{meal_id}",
     tag = "meals",
     params(MealPath),
     request_body = UpdateMealRequest,
@@ -912,6 +907,7 @@ pub async fn get_meal(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[patch("/meals/{meal_id}")]
 pub async fn patch_meal(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -924,8 +920,6 @@ pub async fn patch_meal(
 
 /// `DELETE /api/v1/users/{user_id}/meals/{meal_id}`: 204; food it logged stays.
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}/meals/{meal_id}",
     tag = "meals",
     params(MealPath),
     responses(
@@ -935,6 +929,7 @@ pub async fn patch_meal(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/meals/{meal_id}")]
 pub async fn delete_meal(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -946,8 +941,6 @@ pub async fn delete_meal(
 
 /// `GET /api/v1/users/{user_id}/meals/search?q=…&limit=5`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/meals/search",
     tag = "meals",
     params(UserPath, MealSearchQuery),
     responses(
@@ -959,6 +952,7 @@ pub async fn delete_meal(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/meals/search")]
 pub async fn search_meals(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -979,8 +973,6 @@ pub async fn search_meals(
 
 /// `POST /api/v1/users/{user_id}/meals/{meal_id}/log`: 201 with the entries.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/meals/{meal_id}/log",
     tag = "meals",
     params(MealPath),
     request_body(content = Option<LogMealRequest>, description = "May be left out."),
@@ -995,6 +987,7 @@ pub async fn search_meals(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("/meals/{meal_id}/log")]
 pub async fn log_meal(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -1008,8 +1001,6 @@ pub async fn log_meal(
 
 /// `GET /api/v1/users/{user_id}/meals/suggestions`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/meals/suggestions",
     tag = "meals",
     params(UserPath),
     responses(
@@ -1021,6 +1012,7 @@ pub async fn log_meal(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/meals/suggestions")]
 pub async fn meal_suggestions(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,

@@ -4,7 +4,7 @@
 //! are read from the primary, never from a cache) and search (the chat's
 //! exact per-user top-k).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use actors::db::ops::memories::{
     CreateMemory, DeleteMemory, ListMemories, MemoryRow, SearchMemories,
 };
@@ -120,8 +120,6 @@ fn not_found(e: DbError) -> ApiError {
 
 /// `GET /api/v1/users/{user_id}/memories`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/memories",
     tag = "memories",
     params(UserPath, ListQuery),
     responses(
@@ -131,6 +129,7 @@ fn not_found(e: DbError) -> ApiError {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/memories")]
 pub async fn list_memories(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -164,8 +163,6 @@ pub async fn list_memories(
 
 /// `POST /api/v1/users/{user_id}/memories`.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/memories",
     tag = "memories",
     description = "Stores the memory as given, embedded by the current embeddings provider. \
         An identical memory is not stored twice (200 with the stored one); a fact that \
@@ -182,6 +179,7 @@ pub async fn list_memories(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[post("/memories")]
 pub async fn create_memory(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -231,8 +229,6 @@ pub async fn create_memory(
 
 /// `DELETE /api/v1/users/{user_id}/memories/{memory_id}`.
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}/memories/{memory_id}",
     tag = "memories",
     params(MemoryPath),
     responses(
@@ -242,6 +238,7 @@ pub async fn create_memory(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/memories/{memory_id}")]
 pub async fn delete_memory(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -260,8 +257,6 @@ pub async fn delete_memory(
 
 /// `GET /api/v1/users/{user_id}/memories/search?q=...&k=5`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/memories/search",
     tag = "memories",
     description = "The user's memories nearest in meaning to `q`: the same exact per-user \
         top-k the chat puts in its prompt, best first.",
@@ -273,6 +268,7 @@ pub async fn delete_memory(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/memories/search")]
 pub async fn search_memories(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,

@@ -1,5 +1,5 @@
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,16 +12,16 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(crate) fn render_prometheus(shared: &Shared) -> String {
     let pool = shared.db.pool_stats();
     let active = pool.size.saturating_sub(pool.idle);
-    metrics::gauge!("health_agent_db_pool_active").set(active as f64);
-    metrics::gauge!("health_agent_db_pool_size").set(pool.max_size as f64);
-    metrics::gauge!("health_agent_db_pool_connections").set(pool.size as f64);
+    ::metrics::gauge!("health_agent_db_pool_active").set(active as f64);
+    ::metrics::gauge!("health_agent_db_pool_size").set(pool.max_size as f64);
+    ::metrics::gauge!("health_agent_db_pool_connections").set(pool.size as f64);
     if let Some(replica) = shared.db.replica_health() {
         let r = replica.snapshot();
-        metrics::gauge!("health_agent_db_replica_usable").set(if r.usable { 1.0 } else { 0.0 });
-        metrics::gauge!("health_agent_db_replica_lag_ms").set(r.lag_ms as f64);
+        ::metrics::gauge!("health_agent_db_replica_usable").set(if r.usable { 1.0 } else { 0.0 });
+        ::metrics::gauge!("health_agent_db_replica_lag_ms").set(r.lag_ms as f64);
     }
     let cache = shared.cache.snapshot();
-    metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
+    ::metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
     // The embedder family exists only with the local model.
     let embedder = shared.llm.local_embedder().map(|e| e.gate());
     for gate in [
@@ -36,14 +36,14 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     .chain(embedder)
     {
         let s = gate.stats().snapshot();
-        metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
+        ::metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
             .set(s.mailbox_depth as f64);
-        metrics::gauge!("health_agent_actor_in_flight", "actor" => gate.name())
+        ::metrics::gauge!("health_agent_actor_in_flight", "actor" => gate.name())
             .set(s.in_flight as f64);
     }
     let system = shared.metrics.system();
-    metrics::gauge!("health_agent_cpu_percent").set(system.cpu_percent);
-    metrics::gauge!("health_agent_memory_mb").set(system.memory_mb);
+    ::metrics::gauge!("health_agent_cpu_percent").set(system.cpu_percent);
+    ::metrics::gauge!("health_agent_memory_mb").set(system.memory_mb);
     shared.prometheus.render()
 }
 
@@ -54,8 +54,6 @@ fn metrics_disabled() -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text.
 #[utoipa::path(
-    get,
-    path = "/metrics",
     tag = "operations",
     description = "Prometheus text. Needs an API key unless the operator set \
         `metrics.require_api_key = false` for a private scrape network.",
@@ -66,6 +64,7 @@ fn metrics_disabled() -> HttpResponse {
             body = ErrorBody),
     )
 )]
+#[get("/metrics")]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     if !state.shared().settings.metrics.enabled {
         return metrics_disabled();
@@ -93,8 +92,6 @@ pub struct DatabaseFigures {
 /// scraper (its `Accept` asks for text/plain or OpenMetrics), so the guide's
 /// prometheus.yml and its curl | jq commands both work on this one path.
 #[utoipa::path(
-    get,
-    path = "/api/v1/metrics",
     tag = "operations",
     description = "JSON for people and `jq`; Prometheus text when `Accept` asks for \
         `text/plain` or OpenMetrics (and not JSON). Needs an API key unless the operator set \
@@ -108,6 +105,7 @@ pub struct DatabaseFigures {
             body = ErrorBody),
     )
 )]
+#[get("/metrics")]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let shared = state.shared();
     if !shared.settings.metrics.enabled {

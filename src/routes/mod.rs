@@ -1,4 +1,7 @@
-//! The route table, in one place.
+//! The route table, in one place. Each handler's actix macro names its
+//! method and path; utoipa-actix-web collects the same registrations into
+//! the OpenAPI document's paths (see `openapi::document`), so a route is
+//! declared once.
 
 pub(crate) mod admin;
 pub(crate) mod chat;
@@ -12,103 +15,117 @@ pub(crate) mod metrics;
 pub(crate) mod reminders;
 pub(crate) mod users;
 
+use crate::error::ApiError;
 use actix_web::web;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// The probes, served on the main port and on `api.probe_port`.
-pub fn probes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/health", web::get().to(health::health))
-        .route("/livez", web::get().to(health::livez))
-        .route("/readyz", web::get().to(health::readyz));
+pub fn probes(cfg: &mut ServiceConfig) {
+    cfg.service(health::health)
+        .service(health::livez)
+        .service(health::readyz);
 }
 
-pub fn config(cfg: &mut web::ServiceConfig) {
+/// What anyone may call: the probes and the API's documentation. Every
+/// pattern here is a string compare: these are tried before the API.
+pub fn public(cfg: &mut ServiceConfig) {
+    cfg.configure(probes)
+        .service(crate::openapi::openapi_json)
+        .service(crate::openapi::docs)
+        // Swagger UI's page and assets, not themselves in the document.
+        .map(|c| {
+            c.service(
+                web::scope(crate::openapi::DOCS_PATH)
+                    .service(crate::openapi::swagger_ui())
+                    // `/api/docs` itself with a method it does not serve.
+                    .default_service(web::to(not_found)),
+            )
+        });
+}
+
+/// What needs an API key (startup wraps it in auth, the rate limit and
+/// idempotency).
+pub fn private(cfg: &mut ServiceConfig) {
     // The API first: the router tries services in order, and a scope's
-    // static prefix is a string compare, where each dynamic route before it
-    // (formulas' `{id}`, Swagger UI's tail) was a regex search per request.
-    cfg.service(api_v1())
-        .configure(probes)
-        .route("/metrics", web::get().to(metrics::prometheus))
-        .route(
-            crate::openapi::DOCUMENT_PATH,
-            web::get().to(crate::openapi::openapi_json),
-        )
-        .route(
-            crate::openapi::DOCS_PATH,
-            web::get().to(crate::openapi::docs),
-        )
-        .service(crate::openapi::swagger_ui())
+    // static prefix is a string compare.
+    cfg.service(scope("/api/v1").configure(api_v1))
+        .service(metrics::prometheus)
         // The original service's saved meals, for its clients.
-        .service(
-            web::scope("/api/formulas")
-                .route("", web::get().to(formulas::list_formulas))
-                .route("", web::post().to(formulas::create_formula))
-                .route("/search", web::get().to(formulas::search_formulas))
-                .route(
-                    "/suggestions",
-                    web::post().to(formulas::formula_suggestions),
-                )
-                .route("/{id}", web::get().to(formulas::get_formula))
-                .route("/{id}", web::put().to(formulas::put_formula))
-                .route("/{id}", web::delete().to(formulas::delete_formula))
-                .route("/{id}/use", web::post().to(formulas::use_formula)),
-        );
+        .service(scope("/api/formulas").configure(formulas));
 }
 
-fn api_v1() -> actix_web::Scope {
-    web::scope("/api/v1")
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/admin/reload", web::post().to(admin::reload))
-        .route("/users", web::post().to(users::create_user))
-        .route("/chat", web::post().to(chat::chat))
+fn api_v1(cfg: &mut ServiceConfig) {
+    cfg.service(metrics::metrics)
+        .service(admin::reload)
+        .service(users::create_user)
+        .service(chat::chat)
         // One scope for a user's routes: the router matches `{user_id}`
-        // once instead of trying ~35 patterns in turn (a regex each),
-        // and the sub-paths are plain string compares.
-        .service(
-            web::scope("/users/{user_id}")
-                .route("/reminders", web::post().to(reminders::create_reminder))
-                .route("/reminders", web::get().to(reminders::list_reminders))
-                .route(
-                    "/reminders/{id}/status",
-                    web::get().to(reminders::reminder_status),
-                )
-                .route(
-                    "/reminders/{id}/complete",
-                    web::post().to(reminders::complete_reminder),
-                )
-                .route(
-                    "/reminders/{id}",
-                    web::delete().to(reminders::delete_reminder),
-                )
-                .route("/food", web::post().to(food::log_food))
-                .route("/food", web::get().to(food::food_day))
-                .route("/food/{entry_id}", web::delete().to(food::delete_food))
-                // The fixed segments before `{meal_id}`: routes match in order.
-                .route("/meals/search", web::get().to(meals::search_meals))
-                .route("/meals/suggestions", web::get().to(meals::meal_suggestions))
-                .route("/meals", web::post().to(meals::create_meal))
-                .route("/meals", web::get().to(meals::list_meals))
-                .route("/meals/{meal_id}", web::get().to(meals::get_meal))
-                .route("/meals/{meal_id}", web::patch().to(meals::patch_meal))
-                .route("/meals/{meal_id}", web::delete().to(meals::delete_meal))
-                .route("/meals/{meal_id}/log", web::post().to(meals::log_meal))
-                .route("/xp", web::get().to(gamification::xp))
-                .route("/streaks", web::get().to(gamification::streaks))
-                .route("/achievements", web::get().to(gamification::achievements))
-                .route("/memories/search", web::get().to(memories::search_memories))
-                .route("/memories", web::get().to(memories::list_memories))
-                .route("/memories", web::post().to(memories::create_memory))
-                .route(
-                    "/memories/{memory_id}",
-                    web::delete().to(memories::delete_memory),
-                )
-                .route("", web::get().to(users::get_user))
-                .route("", web::delete().to(users::delete_user))
-                .route("/profile", web::get().to(users::get_profile))
-                .route("/profile", web::patch().to(users::patch_profile))
-                .route("/preferences", web::get().to(users::get_preferences))
-                .route("/preferences", web::patch().to(users::patch_preferences))
-                .route("/conversation", web::delete().to(users::clear_conversation)),
-        )
+        // once, and the sub-paths are tried in order.
+        .service(scope("/users/{user_id}").configure(user));
+}
+
+fn user(cfg: &mut ServiceConfig) {
+    // Plain paths first, the busiest on top: each is a string compare,
+    // while a pattern with a `{…}` segment is a regex match.
+    cfg.service(users::get_profile)
+        .service(gamification::xp)
+        .service(users::get_user)
+        .service(users::delete_user)
+        .service(users::patch_profile)
+        .service(users::get_preferences)
+        .service(users::patch_preferences)
+        .service(users::clear_conversation)
+        .service(gamification::streaks)
+        .service(gamification::achievements)
+        .service(food::log_food)
+        .service(food::food_day)
+        .service(reminders::create_reminder)
+        .service(reminders::list_reminders)
+        .service(meals::search_meals)
+        .service(meals::meal_suggestions)
+        .service(meals::create_meal)
+        .service(meals::list_meals)
+        .service(memories::search_memories)
+        .service(memories::list_memories)
+        .service(memories::create_memory)
+        .service(food::delete_food)
+        .service(reminders::reminder_status)
+        .service(reminders::complete_reminder)
+        .service(reminders::delete_reminder)
+        .service(meals::get_meal)
+        .service(meals::patch_meal)
+        .service(meals::delete_meal)
+        .service(meals::log_meal)
+        .service(memories::delete_memory);
+}
+
+fn formulas(cfg: &mut ServiceConfig) {
+    cfg.service(formulas::list_formulas)
+        .service(formulas::create_formula)
+        .service(formulas::search_formulas)
+        .service(formulas::formula_suggestions)
+        .service(formulas::get_formula)
+        .service(formulas::put_formula)
+        .service(formulas::delete_formula)
+        .service(formulas::use_formula);
+}
+
+/// actix-web answers an unknown path and a known path's unserved method
+/// here alike: the second is a 405 with `Allow`.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError as _;
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
+        .and_then(|methods| actix_web::http::header::HeaderValue::from_str(methods).ok());
+    if let Some(allow) = allow {
+        let mut res = ApiError::MethodNotAllowed.error_response();
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+        return res;
+    }
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
 pub use food::FoodDayResponse;

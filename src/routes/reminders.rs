@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use actors::db::ops::{
     CompleteReminder, CreateReminder, DeleteReminder, GetReminderStatus, ListReminders,
     ReminderRow, ReminderStatus, Schedule,
@@ -210,8 +210,6 @@ fn reminder_id(item: &str) -> ApiResult<String> {
 
 /// `POST /api/v1/users/{user_id}/reminders`: 201 with the reminder.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/reminders",
     tag = "reminders",
     params(UserPath),
     request_body = crate::openapi::NewReminder,
@@ -224,6 +222,7 @@ fn reminder_id(item: &str) -> ApiResult<String> {
         (status = 415, response = crate::openapi::UnsupportedMediaType),
     )
 )]
+#[post("/reminders")]
 pub async fn create_reminder(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -241,8 +240,6 @@ pub struct ReminderList {
 
 /// `GET /api/v1/users/{user_id}/reminders`: active and inactive, newest first.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/reminders",
     tag = "reminders",
     params(UserPath),
     responses(
@@ -253,6 +250,7 @@ pub struct ReminderList {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/reminders")]
 pub async fn list_reminders(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -271,8 +269,6 @@ pub async fn list_reminders(
 
 /// `GET /api/v1/users/{user_id}/reminders/{id}/status`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/reminders/{id}/status",
     tag = "reminders",
     params(ReminderPath),
     responses(
@@ -283,6 +279,7 @@ pub async fn list_reminders(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/reminders/{id}/status")]
 pub async fn reminder_status(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -303,8 +300,6 @@ pub async fn reminder_status(
 /// `POST /api/v1/users/{user_id}/reminders/{id}/complete`: 200 with the
 /// status; awards XP once per firing.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/reminders/{id}/complete",
     tag = "reminders",
     params(ReminderPath),
     responses(
@@ -314,6 +309,7 @@ pub async fn reminder_status(
         (status = 404, description = "No such reminder of this user.", body = ErrorBody),
     )
 )]
+#[post("/reminders/{id}/complete")]
 pub async fn complete_reminder(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -338,8 +334,6 @@ pub async fn complete_reminder(
 
 /// `DELETE /api/v1/users/{user_id}/reminders/{id}`: 204, its firings too.
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}/reminders/{id}",
     tag = "reminders",
     params(ReminderPath),
     responses(
@@ -349,6 +343,7 @@ pub async fn complete_reminder(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/reminders/{id}")]
 pub async fn delete_reminder(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,

@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use actors::db::ops::{
     ClearConversation, CreateUser, DeleteUser, SetPreference, SetProfileField, UserRow,
 };
@@ -71,8 +71,6 @@ pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
 
 /// `POST /api/v1/users`: 201 with the user, 409 when the id is taken.
 #[utoipa::path(
-    post,
-    path = "/api/v1/users",
     tag = "users",
     request_body = CreateUserRequest,
     responses(
@@ -85,6 +83,7 @@ pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
         (status = 415, response = crate::openapi::UnsupportedMediaType),
     )
 )]
+#[post("/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
     Body(body): Body<CreateUserRequest>,
@@ -114,8 +113,6 @@ pub async fn create_user(
 
 /// `GET /api/v1/users/{user_id}`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}",
     tag = "users",
     params(UserPath),
     responses(
@@ -125,6 +122,7 @@ pub async fn create_user(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("")]
 pub async fn get_user(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -139,8 +137,6 @@ pub async fn get_user(
 
 /// `DELETE /api/v1/users/{user_id}`: every row of the user goes (cascade).
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}",
     tag = "users",
     params(UserPath),
     responses(
@@ -150,6 +146,7 @@ pub async fn get_user(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("")]
 pub async fn delete_user(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -171,8 +168,6 @@ pub async fn delete_user(
 
 /// `GET /api/v1/users/{user_id}/profile`.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/profile",
     tag = "users",
     params(UserPath),
     responses(
@@ -182,6 +177,7 @@ pub async fn delete_user(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/profile")]
 pub async fn get_profile(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -213,8 +209,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 /// `PATCH /api/v1/users/{user_id}/profile` `{"field","value"}`: 200 with the
 /// updated profile; `value: null` removes the field.
 #[utoipa::path(
-    patch,
-    path = "/api/v1/users/{user_id}/profile",
     tag = "users",
     params(UserPath),
     request_body = PatchProfileRequest,
@@ -228,6 +222,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[patch("/profile")]
 pub async fn patch_profile(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -272,8 +267,6 @@ fn over_caps(e: actors::db::DbError, what: &str, name: &str) -> ApiError {
 
 /// `GET /api/v1/users/{user_id}/preferences`, defaults filled in.
 #[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/preferences",
     tag = "users",
     params(UserPath),
     responses(
@@ -283,6 +276,7 @@ fn over_caps(e: actors::db::DbError, what: &str, name: &str) -> ApiError {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[get("/preferences")]
 pub async fn get_preferences(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -307,8 +301,6 @@ pub struct PatchPreferenceRequest {
 /// `PATCH /api/v1/users/{user_id}/preferences` `{"preference","value"}`: 200
 /// with the updated preferences; `value: null` restores the default.
 #[utoipa::path(
-    patch,
-    path = "/api/v1/users/{user_id}/preferences",
     tag = "users",
     params(UserPath),
     request_body = PatchPreferenceRequest,
@@ -322,6 +314,7 @@ pub struct PatchPreferenceRequest {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[patch("/preferences")]
 pub async fn patch_preferences(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
@@ -351,8 +344,6 @@ pub async fn patch_preferences(
 /// `DELETE /api/v1/users/{user_id}/conversation`: 204; the profile,
 /// preferences and long-term memories stay.
 #[utoipa::path(
-    delete,
-    path = "/api/v1/users/{user_id}/conversation",
     tag = "users",
     params(UserPath),
     responses(
@@ -362,6 +353,7 @@ pub async fn patch_preferences(
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
+#[delete("/conversation")]
 pub async fn clear_conversation(
     state: web::Data<AppState>,
     PathUser(user_id): PathUser,
