@@ -12,8 +12,9 @@
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 
-# The whole workspace (root package, actors/, loadtest/) is needed to resolve
-# Cargo.lock; .dockerignore keeps target/ and local data out of the context.
+# The whole workspace (root package, actors/, domain/, tools/, loadtest/) is
+# needed to resolve Cargo.lock; .dockerignore keeps target/ and local data out
+# of the context.
 COPY . .
 
 # BuildKit cache mounts keep the registry and target/ between builds. The

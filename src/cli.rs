@@ -37,7 +37,7 @@ pub enum Command {
     },
     /// Serve a mock language model (Anthropic and OpenAI wire formats) with
     /// configurable latency and failures, for tests and demos.
-    MockLlm(crate::mock_llm::MockOptions),
+    MockLlm(health_agent_tools::mock_llm::MockOptions),
     /// Dump the database (pg_dump, custom format, compressed) into the backup
     /// directory, keep 7 daily, 4 weekly and 12 monthly backups, and print the
     /// new file's path as the last line.
@@ -58,7 +58,7 @@ pub enum Command {
     },
     /// Watch a running instance: one row of CPU, memory, pool, cache hit
     /// rate, p95 and mailbox depths per interval, thresholds marked.
-    Monitor(crate::monitor::MonitorOptions),
+    Monitor(health_agent_tools::monitor::MonitorOptions),
     /// Manage the stored long-term memories.
     Memories {
         #[command(subcommand)]
@@ -132,7 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
     // The monitor watches another process and needs none of this one's settings.
     let cli = match cli.command {
         Command::Monitor(opts) => {
-            return match crate::monitor::run(opts) {
+            return match health_agent_tools::monitor::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("health-agent: {e:#}");
@@ -193,8 +193,8 @@ pub fn run(cli: Cli) -> ExitCode {
             rt.block_on(crate::backup::restore(&settings, &file, force))
                 .map(|done| println!("{done}"))
         }),
-        Command::MockLlm(opts) => crate::mock_llm::run(opts),
-        Command::Monitor(opts) => crate::monitor::run(opts),
+        Command::MockLlm(opts) => health_agent_tools::mock_llm::run(opts),
+        Command::Monitor(opts) => health_agent_tools::monitor::run(opts),
         Command::Keys { action } => keys_cmd(action),
     };
     match outcome {

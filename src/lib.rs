@@ -1,5 +1,6 @@
 //! The Health Agent API: HTTP layer, configuration and command line. The
-//! actors live in the `actors` crate; see ARCHITECTURE.md.
+//! actors live in the `actors` crate, the mock LLM and the monitor in
+//! `health-agent-tools`; see ARCHITECTURE.md.
 
 pub mod backup;
 pub mod cache_keys;
@@ -15,8 +16,6 @@ pub mod lifecycle;
 pub mod housekeeping;
 pub mod metric_help;
 pub mod middleware;
-pub mod mock_llm;
-pub mod monitor;
 pub mod openapi;
 pub mod reads;
 pub mod reload;

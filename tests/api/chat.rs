@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use health_agent::mock_llm::{start_mock, MockOptions};
+use health_agent_tools::mock_llm::{start_mock, MockOptions};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, TestApp};

@@ -1,4 +1,4 @@
-//! The LLM actor against the mock provider (`health_agent::mock_llm`):
+//! The LLM actor against the mock provider (`health_agent_tools::mock_llm`):
 //! retries, Retry-After, timeouts, malformed answers, circuit breaking,
 //! fallback, both wire formats with tool calls, embeddings, and keys that
 //! never reach an error.
@@ -10,7 +10,7 @@ use actors::llm::{
     Role, ToolCall, ToolSpec,
 };
 use health_agent::error::ApiError;
-use health_agent::mock_llm::{start_mock, MockOptions};
+use health_agent_tools::mock_llm::{start_mock, MockOptions};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-SECRET-4242";

@@ -4,7 +4,7 @@
 //! combinations, and the chat's `log_meal`.
 
 use chrono::{Duration, SecondsFormat, Utc};
-use health_agent::mock_llm::{start_mock, MockOptions};
+use health_agent_tools::mock_llm::{start_mock, MockOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use health_agent::mock_llm::{start_mock, MockOptions};
+use health_agent_tools::mock_llm::{start_mock, MockOptions};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 

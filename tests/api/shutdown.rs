@@ -41,7 +41,7 @@ async fn a_graceful_stop_lets_in_flight_requests_finish_and_refuses_new_ones() {
 /// while /api/health stays honest, and the server then exits.
 #[actix_web::test]
 async fn a_graceful_stop_answers_requests_still_running_at_its_deadline() {
-    use health_agent::mock_llm::{start_mock, MockOptions};
+    use health_agent_tools::mock_llm::{start_mock, MockOptions};
 
     let (port, _mock) = start_mock(MockOptions {
         timeout_rate: 1.0, // hung: never answers
