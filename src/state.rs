@@ -95,6 +95,21 @@ impl Shared {
     pub(crate) fn set_slow_threshold_ms(&self, ms: u64) {
         self.slow_threshold_ms.store(ms, Ordering::Relaxed);
     }
+
+    /// Every actor family's admission gate, as metrics name them (the
+    /// embedder's only with the local model).
+    pub fn gates(&self) -> impl Iterator<Item = &Gate> {
+        [
+            self.db.gate(),
+            self.cache.gate(),
+            self.llm.gate(),
+            self.metrics.gate(),
+            &self.reminders,
+            &self.reminders_db,
+        ]
+        .into_iter()
+        .chain(self.llm.local_embedder().map(|e| e.gate()))
+    }
 }
 
 /// One per HTTP worker: its actors run on the worker's own thread, so a

@@ -1,8 +1,14 @@
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
+use std::collections::BTreeMap;
+
+use actors::cache::CacheSnapshot;
+use actors::gate::ActorSnapshot;
+use actors::metrics::SystemFigures;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::connections::ConnectionsSnapshot;
 use crate::error::{now_rfc3339, ApiError, ErrorBody};
 use crate::state::{AppState, Shared};
 
@@ -22,19 +28,7 @@ pub(crate) fn render_prometheus(shared: &Shared) -> String {
     }
     let cache = shared.cache.snapshot();
     ::metrics::gauge!("health_agent_cache_hit_rate_percent").set(cache.hit_rate_percent);
-    // The embedder family exists only with the local model.
-    let embedder = shared.llm.local_embedder().map(|e| e.gate());
-    for gate in [
-        shared.db.gate(),
-        shared.cache.gate(),
-        shared.llm.gate(),
-        shared.metrics.gate(),
-        &shared.reminders,
-        &shared.reminders_db,
-    ]
-    .into_iter()
-    .chain(embedder)
-    {
+    for gate in shared.gates() {
         let s = gate.stats().snapshot();
         ::metrics::gauge!("health_agent_actor_mailbox_depth", "actor" => gate.name())
             .set(s.mailbox_depth as f64);
@@ -73,6 +67,56 @@ pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(text)
 }
 
+/// `GET /api/v1/metrics` as JSON.
+#[derive(Serialize, ToSchema)]
+pub struct MetricsResponse {
+    #[schema(format = DateTime)]
+    timestamp: String,
+    system: SystemFigures,
+    database: DatabaseFigures,
+    cache: CacheSnapshot,
+    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`, and
+    /// `db_reminders` (the scheduler's reserved database admission).
+    actors: BTreeMap<String, ActorFigures>,
+    requests: RequestFigures,
+    connections: ConnectionsSnapshot,
+}
+
+/// One actor family's admission gate.
+#[derive(Serialize, ToSchema)]
+pub struct ActorFigures {
+    mailbox_capacity: u64,
+    mailbox_depth: i64,
+    in_flight: i64,
+    restarts: u64,
+    rejected: u64,
+}
+
+impl From<ActorSnapshot> for ActorFigures {
+    fn from(s: ActorSnapshot) -> Self {
+        Self {
+            mailbox_capacity: s.mailbox_capacity as u64,
+            mailbox_depth: s.mailbox_depth,
+            in_flight: s.in_flight,
+            restarts: s.restarts,
+            rejected: s.rejected,
+        }
+    }
+}
+
+/// Requests served since start.
+#[derive(Serialize, ToSchema)]
+pub struct RequestFigures {
+    total: u64,
+    errors: u64,
+    slow: u64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    /// In effect now (changes on reload).
+    slow_request_threshold_ms: u64,
+}
+
 /// The primary pool.
 #[derive(Serialize, ToSchema)]
 pub struct DatabaseFigures {
@@ -98,7 +142,7 @@ pub struct DatabaseFigures {
         `metrics.require_api_key = false`.",
     responses(
         (status = 200, description = "The figures.", content(
-            (crate::openapi::MetricsResponse = "application/json"),
+            (MetricsResponse = "application/json"),
             (String = "text/plain; version=0.0.4; charset=utf-8"),
         )),
         (status = 404, description = "Metrics are disabled (`ENABLE_METRICS=false`).",
@@ -123,45 +167,15 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     }
     let pool = shared.db.pool_stats();
     let active = pool.size.saturating_sub(pool.idle);
-    let mut actors = serde_json::Map::new();
-    // The embedder family exists only with the local model.
-    let embedder = shared.llm.local_embedder().map(|e| e.gate());
-    for gate in [
-        shared.db.gate(),
-        shared.cache.gate(),
-        shared.llm.gate(),
-        shared.metrics.gate(),
-        &shared.reminders,
-        &shared.reminders_db,
-    ]
-    .into_iter()
-    .chain(embedder)
-    {
-        let s = gate.stats().snapshot();
-        actors.insert(
-            gate.name().to_string(),
-            serde_json::json!({
-                "mailbox_capacity": s.mailbox_capacity,
-                "mailbox_depth": s.mailbox_depth,
-                "in_flight": s.in_flight,
-                "restarts": s.restarts,
-                "rejected": s.rejected,
-            }),
-        );
-    }
+    let actors = shared
+        .gates()
+        .map(|gate| (gate.name().to_owned(), gate.stats().snapshot().into()))
+        .collect();
     let summary = shared.metrics.summary().await.unwrap_or_default();
-    let mut requests = serde_json::to_value(summary).unwrap_or_default();
-    if let Some(r) = requests.as_object_mut() {
-        // Changes on reload; shown so an operator can see what is in effect.
-        r.insert(
-            "slow_request_threshold_ms".into(),
-            shared.slow_threshold_ms().into(),
-        );
-    }
-    HttpResponse::Ok().json(serde_json::json!({
-        "timestamp": now_rfc3339(),
-        "system": shared.metrics.system(),
-        "database": DatabaseFigures {
+    HttpResponse::Ok().json(MetricsResponse {
+        timestamp: now_rfc3339(),
+        system: shared.metrics.system(),
+        database: DatabaseFigures {
             pool_size: pool.size,
             pool_available: pool.idle,
             pool_active: active,
@@ -170,11 +184,19 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             pool_utilization_percent: percent(active, pool.max_size),
             replica: shared.db.replica_health().map(|h| h.snapshot()),
         },
-        "cache": shared.cache.snapshot(),
-        "actors": actors,
-        "requests": requests,
-        "connections": shared.connections.snapshot(),
-    }))
+        cache: shared.cache.snapshot(),
+        actors,
+        requests: RequestFigures {
+            total: summary.total,
+            errors: summary.errors,
+            slow: summary.slow,
+            p50_ms: summary.p50_ms,
+            p95_ms: summary.p95_ms,
+            p99_ms: summary.p99_ms,
+            slow_request_threshold_ms: shared.slow_threshold_ms(),
+        },
+        connections: shared.connections.snapshot(),
+    })
 }
 
 fn percent(part: u32, whole: u32) -> f64 {

@@ -112,8 +112,9 @@ struct CacheStats {
     errors: AtomicU64,
 }
 
-/// The cache figures of `/api/v1/metrics`.
+/// Cache counters since start (L1 and Redis).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CacheFigures))]
 pub struct CacheSnapshot {
     pub enabled: bool,
     pub hits: u64,
@@ -124,6 +125,7 @@ pub struct CacheSnapshot {
     pub errors: u64,
     pub total_reads: u64,
     pub hit_rate_percent: f64,
+    /// Invalidations Redis has not confirmed yet (replayed when it is back).
     pub pending_invalidations: u64,
     pub circuit_open: bool,
 }

@@ -2,9 +2,11 @@ use std::sync::{Arc, Mutex};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// The `system` section of `/api/v1/metrics`, sampled on an interval by the
-/// metrics actor (CPU usage needs two samples apart in time).
+// The `system` section of `/api/v1/metrics`, sampled on an interval by the
+// metrics actor (CPU usage needs two samples apart in time).
+/// Process and machine figures, sampled every 2 s.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SystemFigures {
     pub cpu_percent: f64,
     /// This process's resident memory.
@@ -12,7 +14,7 @@ pub struct SystemFigures {
     /// The machine's memory in use.
     pub memory_percent: f64,
     pub memory_available_mb: f64,
-    /// Bytes this process read from and wrote to disk since start.
+    /// Read by this process since start.
     pub disk_read_mb: f64,
     pub disk_write_mb: f64,
 }
