@@ -1,8 +1,9 @@
 //! The supervised actors of the Health Agent API.
 //!
-//! Each family (db, cache, llm, metrics) has a `*Shared` part built once at
-//! start-up (pools, gate, counters) and a cloneable `*Handle` that starts a
-//! supervised actor on the current arbiter and sends it typed messages.
+//! Each family (db, cache, llm, reminders; metrics and the embedder differ)
+//! has a `*Shared` part built once at start-up (pools, gate, counters) and a
+//! cloneable `*Handle` that starts a supervised actor on the current arbiter
+//! (a `family::Family`) and sends it typed messages.
 //! Nothing here knows about HTTP; see ARCHITECTURE.md for the request flow.
 
 pub mod cache;
@@ -10,6 +11,7 @@ mod circuit;
 pub mod db;
 pub mod embedder;
 pub mod error;
+pub mod family;
 pub mod gate;
 pub mod llm;
 pub mod lograte;

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
+use actix::{AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
@@ -9,7 +9,7 @@ use super::{
     Announce, CacheActor, CacheError, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen,
 };
 use crate::gate::{Ticket, Timing};
-use crate::supervise::{serve, Restart, ServeError};
+use crate::supervise::{serve, ServeError};
 
 impl ServeError for CacheError {
     fn timed_out() -> Self {
@@ -304,11 +304,3 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZCARD', KEYS[1])
 ";
-
-impl Handler<Restart> for CacheActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, Addr, Context, Supervised, Supervisor};
+use actix::{Actor, Context};
 use bb8_redis::RedisConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -29,8 +29,8 @@ pub use messages::{Announce, Delete, Get, RateDecision, RateLimit, Replace, Set,
 use crate::circuit::Circuit;
 use crate::db::DbError;
 use crate::error::ActorError;
+use crate::family::Family;
 use crate::gate::{Gate, Ticket, Timing};
-use crate::trace;
 use manager::TrackedManager;
 
 pub type RedisPool = bb8::Pool<TrackedManager>;
@@ -363,12 +363,7 @@ impl Actor for CacheActor {
     type Context = Context<Self>;
 }
 
-impl Supervised for CacheActor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!("cache actor restarting");
-        self.shared.gate.stats().record_restart();
-    }
-}
+crate::restarts_on_panic!(CacheActor, "cache");
 
 /// Where a read was answered from.
 const FROM_L1: u8 = 0;
@@ -378,7 +373,7 @@ const FROM_LOADER: u8 = 2;
 /// The cloneable face of the cache for handlers.
 #[derive(Clone)]
 pub struct CacheHandle {
-    addr: Addr<CacheActor>,
+    family: Family<CacheActor>,
     shared: Arc<CacheShared>,
 }
 
@@ -386,8 +381,10 @@ impl CacheHandle {
     /// Starts a supervised `CacheActor` on the current arbiter.
     pub fn start(shared: Arc<CacheShared>) -> Self {
         let for_actor = Arc::clone(&shared);
-        let addr = Supervisor::start(move |_| CacheActor { shared: for_actor });
-        Self { addr, shared }
+        let family = Family::start("cache", move |_| CacheActor {
+            shared: Arc::clone(&for_actor),
+        });
+        Self { family, shared }
     }
 
     pub fn shared(&self) -> &Arc<CacheShared> {
@@ -411,12 +408,7 @@ impl CacheHandle {
             return Err(CacheError::CircuitOpen);
         }
         let ticket = self.shared.gate.admit()?;
-        let (out, timing) = self
-            .addr
-            .send(msg(ticket))
-            .await
-            .map_err(|e| ActorError::from_mailbox("cache", e))?;
-        trace::record("cache", operation, timing);
+        let out = self.family.send(operation, msg(ticket)).await;
         self.shared.note(&out);
         out
     }

@@ -1,8 +1,8 @@
-use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
+use actix::{AsyncContext, Handler, ResponseFuture};
 
 use super::{Checkout, DbActor, DbError, DbOperation, PgPool, Run, DOWN};
 use crate::gate::{Gate, Timing};
-use crate::supervise::{serve, Restart, ServeError};
+use crate::supervise::{serve, ServeError};
 
 impl ServeError for DbError {
     fn timed_out() -> Self {
@@ -81,13 +81,5 @@ async fn checkout_within<'p>(
     match tokio::time::timeout(wait, pool.get()).await {
         Ok(conn) => Ok(conn?),
         Err(_) => Err(missed(gate)),
-    }
-}
-
-impl Handler<Restart> for DbActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
     }
 }

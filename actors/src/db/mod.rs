@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Context, Supervised, Supervisor};
+use actix::{Actor, Context};
 use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::NoTls;
 
@@ -28,7 +28,8 @@ pub use messages::{DbOperation, Run};
 pub use probe::DbHealth;
 pub use replica::{ReplicaHealth, ReplicaSnapshot};
 
-use crate::gate::{Gate, Timing};
+use crate::family::Family;
+use crate::gate::Gate;
 use crate::trace;
 use queue::QueueEstimate;
 
@@ -448,17 +449,12 @@ impl Actor for DbActor {
     }
 }
 
-impl Supervised for DbActor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!("db actor restarting");
-        self.shared.gate.stats().record_restart();
-    }
-}
+crate::restarts_on_panic!(DbActor, "db");
 
 /// The cloneable face the HTTP layer and other actors use.
 #[derive(Clone)]
 pub struct DbHandle {
-    addr: Addr<DbActor>,
+    family: Family<DbActor>,
     shared: Arc<DbShared>,
     primary_only: bool,
     patient: bool,
@@ -468,9 +464,11 @@ impl DbHandle {
     /// Starts a supervised `DbActor` on the current arbiter.
     pub fn start(shared: Arc<DbShared>) -> Self {
         let for_actor = Arc::clone(&shared);
-        let addr = Supervisor::start(move |_| DbActor { shared: for_actor });
+        let family = Family::start("db", move |_| DbActor {
+            shared: Arc::clone(&for_actor),
+        });
         Self {
-            addr,
+            family,
             shared,
             primary_only: false,
             patient: false,
@@ -518,18 +516,13 @@ impl DbHandle {
         {
             return Err(DbError::Unavailable(DOWN.into()));
         }
-        let (out, timing): (Result<O::Output, DbError>, Timing) = self
-            .addr
-            .send(Run {
-                op,
-                ticket,
-                primary: self.primary_only,
-                patient: self.patient,
-                arrived: trace::arrived(),
-            })
-            .await
-            .map_err(|e| crate::error::ActorError::from_mailbox("db", e))?;
-        trace::record("db", O::NAME, timing);
-        out
+        let run = Run {
+            op,
+            ticket,
+            primary: self.primary_only,
+            patient: self.patient,
+            arrived: trace::arrived(),
+        };
+        self.family.send(O::NAME, run).await
     }
 }

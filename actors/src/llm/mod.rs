@@ -16,17 +16,15 @@ mod provider;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, Supervised, Supervisor,
-};
+use actix::{Actor, AsyncContext, Context, Handler, Message};
 use serde::{Deserialize, Serialize};
 
 use crate::circuit::Circuit;
 use crate::embedder::{EmbedError, EmbedderConfig, EmbedderHandle, EmbedderShared};
 use crate::error::ActorError;
+use crate::family::Family;
 use crate::gate::{Admission, Gate, Ticket, Timing};
-use crate::supervise::{serve, Restart, ServeError};
-use crate::trace;
+use crate::supervise::{serve, ServeError};
 use provider::{Budget, Provider};
 pub use provider::{ProviderConfig, ProviderKind, ProviderStats};
 
@@ -409,11 +407,7 @@ impl Actor for LlmActor {
     type Context = Context<Self>;
 }
 
-impl Supervised for LlmActor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.shared.gate.stats().record_restart();
-    }
-}
+crate::restarts_on_panic!(LlmActor, "llm");
 
 impl Handler<Complete> for LlmActor {
     type Result = actix::ResponseFuture<(Result<Completion, LlmError>, Timing)>;
@@ -451,25 +445,19 @@ impl Handler<Embed> for LlmActor {
     }
 }
 
-impl Handler<Restart> for LlmActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
-
 #[derive(Clone)]
 pub struct LlmHandle {
-    addr: Addr<LlmActor>,
+    family: Family<LlmActor>,
     shared: Arc<LlmShared>,
 }
 
 impl LlmHandle {
     pub fn start(shared: Arc<LlmShared>) -> Self {
         let for_actor = Arc::clone(&shared);
-        let addr = Supervisor::start(move |_| LlmActor { shared: for_actor });
-        Self { addr, shared }
+        let family = Family::start("llm", move |_| LlmActor {
+            shared: Arc::clone(&for_actor),
+        });
+        Self { family, shared }
     }
 
     pub fn shared(&self) -> &Arc<LlmShared> {
@@ -529,13 +517,9 @@ impl LlmHandle {
         request: ChatRequest,
         ticket: Ticket,
     ) -> Result<Completion, LlmError> {
-        let (out, timing) = self
-            .addr
-            .send(Complete { request, ticket })
+        self.family
+            .send("complete", Complete { request, ticket })
             .await
-            .map_err(|e| ActorError::from_mailbox("llm", e))?;
-        trace::record("llm", "complete", timing);
-        out
     }
 
     async fn send_embed(
@@ -543,13 +527,7 @@ impl LlmHandle {
         texts: Vec<String>,
         ticket: Ticket,
     ) -> Result<Vec<Vec<f32>>, LlmError> {
-        let (out, timing) = self
-            .addr
-            .send(Embed { texts, ticket })
-            .await
-            .map_err(|e| ActorError::from_mailbox("llm", e))?;
-        trace::record("llm", "embed", timing);
-        out
+        self.family.send("embed", Embed { texts, ticket }).await
     }
 }
 

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use actix::{ActorContext, AsyncContext, Handler, ResponseFuture};
+use actix::{AsyncContext, Handler, ResponseFuture};
 use chrono::Utc;
 
 use super::{
@@ -8,7 +8,7 @@ use super::{
 };
 use crate::db::ops::reminders::{ClaimDueReminders, SetWebhookStatus, WebhookStatus};
 use crate::gate::Timing;
-use crate::supervise::{serve, Restart};
+use crate::supervise::serve;
 
 impl Handler<Poll> for ReminderScheduler {
     type Result = ResponseFuture<(Result<usize, ReminderError>, Timing)>;
@@ -110,13 +110,5 @@ impl Handler<Deliver> for ReminderScheduler {
             ctx.address().recipient(),
             work,
         )
-    }
-}
-
-impl Handler<Restart> for ReminderScheduler {
-    type Result = ();
-
-    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
     }
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, Arbiter, ArbiterHandle, AsyncContext, Context, Supervised, Supervisor};
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, AsyncContext, Context, Supervisor};
 
 pub use messages::{Deliver, Poll};
 pub use webhook::{Webhook, WebhookPayload};
@@ -123,12 +123,7 @@ impl Actor for ReminderScheduler {
     }
 }
 
-impl Supervised for ReminderScheduler {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!("reminder scheduler restarting");
-        self.shared.gate.stats().record_restart();
-    }
-}
+crate::restarts_on_panic!(ReminderScheduler, "reminders");
 
 /// The running scheduler: its arbiter, to stop it with the server.
 pub struct ReminderSchedulerHandle {
