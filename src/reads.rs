@@ -6,7 +6,9 @@ use std::future::Future;
 
 use actors::cache::Refill;
 use actors::db::ops::conversation::{GetHistory, HistoryTurn};
-use actors::db::ops::{GetFoodDay, GetStreaks, GetUser, GetXp, ListMeals, MealRow, StreakRow};
+use actors::db::ops::{
+    FoodDay, GetFoodDay, GetStreaks, GetUser, GetXp, ListMeals, MealRow, StreakRow,
+};
 use actors::db::{DbError, DbHandle};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -16,7 +18,6 @@ use serde_json::Value;
 
 use crate::cache_keys::{self as keys, Key};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::FoodDayResponse;
 use crate::state::AppState;
 
 /// A user's profile and preferences as cached.
@@ -77,11 +78,7 @@ async fn load_streaks(db: DbHandle, user_id: String) -> Result<(String, Vec<Stre
 }
 
 /// One local day of the user's food log.
-pub async fn food_day(
-    state: &AppState,
-    user_id: &str,
-    date: NaiveDate,
-) -> ApiResult<FoodDayResponse> {
+pub async fn food_day(state: &AppState, user_id: &str, date: NaiveDate) -> ApiResult<FoodDay> {
     cached(
         state,
         user_id,
@@ -92,18 +89,12 @@ pub async fn food_day(
     .map_err(ApiError::for_user)
 }
 
-async fn load_food_day(
-    db: DbHandle,
-    user_id: String,
-    date: NaiveDate,
-) -> Result<FoodDayResponse, DbError> {
-    let day = db
-        .run(GetFoodDay {
-            user_id,
-            date: Some(date),
-        })
-        .await?;
-    Ok(FoodDayResponse::from(day))
+async fn load_food_day(db: DbHandle, user_id: String, date: NaiveDate) -> Result<FoodDay, DbError> {
+    db.run(GetFoodDay {
+        user_id,
+        date: Some(date),
+    })
+    .await
 }
 
 /// The user's saved meals, most used first; 404 for an unknown user.

@@ -299,7 +299,9 @@ impl<'a> Tools<'a> {
             None => domain::time::local_date(self.now, self.timezone),
         };
         let mut day = if self.exists {
-            crate::reads::food_day(self.state, self.user_id, date).await?
+            crate::reads::food_day(self.state, self.user_id, date)
+                .await?
+                .into()
         } else {
             FoodDayResponse::from(FoodDay {
                 date,

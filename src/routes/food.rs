@@ -395,9 +395,8 @@ pub async fn food_day(
     // The user (cached) gives the timezone that decides which day is today.
     let user = reads::user(&state, user_id.as_ref()).await?;
     let date = date.unwrap_or_else(|| domain::time::local_date(Utc::now(), user.timezone()));
-    Ok(web::Json(
-        reads::food_day(&state, user_id.as_ref(), date).await?,
-    ))
+    let day = reads::food_day(&state, user_id.as_ref(), date).await?;
+    Ok(web::Json(day.into()))
 }
 
 /// One food entry of a user.

@@ -20,7 +20,7 @@ macro_rules! entry_columns {
     };
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FoodEntryRow {
     pub id: String,
     pub user_id: String,
@@ -173,8 +173,8 @@ entry_columns!()
         .ok_or(DbError::NotFound)
 }
 
-/// One local day of a user's food log.
-#[derive(Debug, Clone, PartialEq)]
+/// One local day of a user's food log (cached as is: `reads::food_day`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FoodDay {
     pub date: NaiveDate,
     pub timezone: Tz,
