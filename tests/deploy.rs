@@ -5,6 +5,8 @@
 //! fields fail) for `deploy/k8s/`. Both run offline. A missing validator
 //! fails these tests; it never skips them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -21,6 +21,8 @@ pub mod supervise;
 pub mod trace;
 
 #[cfg(feature = "testing")]
+// Test fixtures: a setup that fails should stop the test where it failed.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testing;
 
 pub use error::ActorError;

@@ -1,6 +1,8 @@
 //! The DbActor on a real PostgreSQL: panics restart it, a full gate answers
 //! at once, and operations run on pooled connections.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
+
 use std::time::{Duration, Instant};
 
 use actors::db::{Client, DbConfig, DbError, DbHandle, DbOperation, DbShared};

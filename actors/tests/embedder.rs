@@ -4,6 +4,8 @@
 //! Needs the model: `./dev model` (run by `./dev test`). Missing files fail
 //! the test with that instruction; they never skip it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
+
 use std::path::PathBuf;
 
 use actors::embedder::{EmbedderConfig, EmbedderHandle, EmbedderShared};

@@ -1,6 +1,8 @@
 //! Pipelined statements run in the order written, whatever each pooled
 //! connection has prepared already.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
+
 use actors::db::ops::lock_user_tz;
 use actors::db::{Client, DbError};
 use futures_util::future::try_join;

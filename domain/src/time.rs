@@ -29,14 +29,10 @@ pub fn local_date(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
 /// Each bound is the first instant at which the local clock reads 00:00 of that day,
 /// or, where midnight is skipped by a DST jump, the first valid instant after the
 /// jump. Consecutive days therefore tile the timeline with no gaps or overlaps. A day
-/// skipped entirely by the zone yields an empty range (`start == end`).
-///
-/// # Panics
-/// Only for dates at the very end of chrono's range (no following day exists).
+/// skipped entirely by the zone yields an empty range (`start == end`), as
+/// does the last day chrono can represent (no day follows it).
 pub fn local_day_bounds(date: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-    let next = date
-        .succ_opt()
-        .expect("date is within chrono's representable range");
+    let next = date.succ_opt().unwrap_or(date);
     (
         first_instant_at_or_after(date.and_time(NaiveTime::MIN), tz),
         first_instant_at_or_after(next.and_time(NaiveTime::MIN), tz),
@@ -67,8 +63,7 @@ pub fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
 /// - Fall-back overlap (the time occurs twice): fires once, at the earlier instant;
 ///   the repeat hour never produces a second trigger.
 ///
-/// # Panics
-/// Only if the answer lies beyond chrono's representable range.
+/// Past the end of chrono's range, the last instant it can represent.
 pub fn next_daily_trigger(time: NaiveTime, tz: Tz, after: DateTime<Utc>) -> DateTime<Utc> {
     let today = local_date(after, tz);
     // Start one day early: resolving a gap moves a trigger forward, so yesterday's
@@ -79,9 +74,10 @@ pub fn next_daily_trigger(time: NaiveTime, tz: Tz, after: DateTime<Utc>) -> Date
         if candidate > after {
             return candidate;
         }
-        day = day
-            .succ_opt()
-            .expect("next trigger is within chrono's representable range");
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => return DateTime::<Utc>::MAX_UTC,
+        }
     }
 }
 

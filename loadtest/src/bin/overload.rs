@@ -86,7 +86,13 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-fn request(cli: &Cli, addr: &str, path: &str, n: u64) -> hyper::Request<Full<Bytes>> {
+/// Fails only for an API key or address that cannot be sent in a header.
+fn request(
+    cli: &Cli,
+    addr: &str,
+    path: &str,
+    n: u64,
+) -> Result<hyper::Request<Full<Bytes>>, hyper::http::Error> {
     let user = 1 + n % cli.users;
     let b = hyper::Request::builder()
         .header("host", addr)
@@ -104,7 +110,6 @@ fn request(cli: &Cli, addr: &str, path: &str, n: u64) -> hyper::Request<Full<Byt
                 br#"{"description":"1 medium banana"}"#,
             ))),
     }
-    .expect("request")
 }
 
 /// Latencies in microseconds by outcome.
@@ -132,6 +137,8 @@ async fn db(
     honour_retry_after: bool,
 ) -> anyhow::Result<()> {
     let addr = cli.url.trim_start_matches("http://").to_owned();
+    // Once here, so the load loop need not tell a bad key from a failure.
+    request(&cli, &addr, &path, 0).map_err(|e| anyhow::anyhow!("API key or URL unusable: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(rand_seed()));
     let mut tasks = Vec::new();
@@ -160,7 +167,11 @@ async fn db(
                 };
                 let n = counter.fetch_add(7919, Ordering::Relaxed);
                 let started = Instant::now();
-                let res = s.send_request(request(&cli, &addr, &path, n)).await;
+                let Ok(req) = request(&cli, &addr, &path, n) else {
+                    t.failed += 1;
+                    continue;
+                };
+                let res = s.send_request(req).await;
                 match res {
                     Ok(res) => {
                         let status = res.status().as_u16();
@@ -331,11 +342,11 @@ async fn idle(
         let t0 = Instant::now();
         n += 1;
         let res = tokio::time::timeout(Duration::from_secs(10), async {
-            if kept.is_none() {
-                kept = Some(connect(&addr).await?);
-            }
-            let s = kept.as_mut().expect("connected");
-            let res = s.send_request(request(&cli, &addr, "xp", n)).await?;
+            let s = match &mut kept {
+                Some(s) => s,
+                none => none.insert(connect(&addr).await?),
+            };
+            let res = s.send_request(request(&cli, &addr, "xp", n)?).await?;
             let status = res.status().as_u16();
             res.into_body().collect().await?;
             anyhow::Ok(status)
