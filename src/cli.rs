@@ -234,9 +234,9 @@ pub fn models_line(s: &Settings) -> String {
 async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
     use actors::db::ops::memories::{Embedded, StaleVectors, StoreVectors};
     let batch = batch.clamp(1, 1024);
-    let db = actors::db::DbShared::start(&crate::startup::db_config(&settings))?;
+    let db = actors::db::DbShared::start(&settings.db_config())?;
     let db = actors::db::DbHandle::start(db);
-    let llm = actors::llm::LlmShared::new(&crate::startup::llm_config(&settings))?;
+    let llm = actors::llm::LlmShared::new(&settings.llm_config())?;
     let model = llm.embedding_model();
     let llm = actors::llm::LlmHandle::start(llm);
     let mut counts = Vec::new();

@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use toml::{Table, Value};
 
+mod actor_configs;
+
 /// The defaults shipped in the binary, used when no `config/` directory is
 /// next to the process (tests, containers built without it).
 const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");

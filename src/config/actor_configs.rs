@@ -1,0 +1,107 @@
+//! The actors' configurations, built from the settings they read.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actors::cache::CacheConfig;
+use actors::db::DbConfig;
+use actors::embedder::EmbedderConfig;
+use actors::llm::{LlmConfig, ProviderConfig, ProviderKind};
+use actors::reminders::ReminderConfig;
+
+use super::Settings;
+
+impl Settings {
+    pub fn db_config(&self) -> DbConfig {
+        let d = &self.database;
+        DbConfig {
+            url: d.url.expose().to_owned(),
+            replica_url: Some(d.replica_url.expose().to_owned()).filter(|u| !u.is_empty()),
+            pool_max_size: d.pool_max_size,
+            pool_min_idle: d.pool_min_idle,
+            connection_timeout: Duration::from_millis(d.connection_timeout_ms),
+            queue_timeout: Duration::from_millis(d.queue_timeout_ms),
+            query_timeout: Duration::from_millis(d.query_timeout_ms),
+            test_on_checkout: d.test_on_checkout,
+            mailbox_capacity: self.actors.db.mailbox_capacity,
+            probe_interval: Duration::from_millis(d.probe_interval_ms),
+            probe_timeout: Duration::from_millis(d.probe_timeout_ms),
+            replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
+        }
+    }
+
+    pub fn cache_config(&self) -> CacheConfig {
+        let c = &self.cache;
+        CacheConfig {
+            enabled: c.enabled,
+            url: c.url.expose().to_owned(),
+            namespace: c.namespace.clone(),
+            pool_max_size: c.pool_max_size,
+            op_timeout: Duration::from_millis(c.op_timeout_ms),
+            mailbox_capacity: self.actors.cache.mailbox_capacity,
+            l1_ttl: Duration::from_millis(c.l1_ttl_ms),
+            l1_max_entries: c.l1_max_entries,
+            circuit_failures: c.circuit_failures,
+            circuit_open: Duration::from_millis(c.circuit_open_ms),
+        }
+    }
+
+    pub fn reminder_config(&self) -> ReminderConfig {
+        let r = &self.reminders;
+        ReminderConfig {
+            poll_interval: Duration::from_millis(r.poll_interval_ms),
+            webhook_url: Some(r.webhook_url.expose().to_owned()).filter(|u| !u.is_empty()),
+        }
+    }
+
+    pub fn llm_config(&self) -> LlmConfig {
+        let l = &self.llm;
+        // Validated at load: an unknown kind cannot get here; offline is the safe reading.
+        let provider = |kind: &str, model: &str, url: &str| {
+            let kind = ProviderKind::parse(kind).unwrap_or(ProviderKind::Offline);
+            ProviderConfig {
+                kind,
+                model: model.to_owned(),
+                base_url: url.to_owned(),
+                api_key: match kind {
+                    ProviderKind::Offline => String::new(),
+                    _ => l.api_key_for(kind.name()).expose().to_owned(),
+                },
+            }
+        };
+        LlmConfig {
+            timeout: Duration::from_millis(l.timeout_ms),
+            mailbox_capacity: self.actors.llm.mailbox_capacity,
+            primary: provider(&l.provider, &l.model, l.base_url.expose()),
+            fallback: (!l.fallback_provider.is_empty()).then(|| {
+                provider(
+                    &l.fallback_provider,
+                    &l.fallback_model,
+                    l.fallback_base_url.expose(),
+                )
+            }),
+            embeddings: matches!(
+                l.embedding_provider.as_str(),
+                "openai" | "openai_compatible"
+            )
+            .then(|| {
+                provider(
+                    &l.embedding_provider,
+                    &l.embedding_model,
+                    l.embedding_base_url.expose(),
+                )
+            }),
+            local_model_dir: (l.embedding_provider == "local")
+                .then(|| PathBuf::from(&l.local_model_dir)),
+            embedder: EmbedderConfig {
+                threads: l.embedder_threads,
+                mailbox_capacity: self.actors.embedder.mailbox_capacity,
+                max_batch: l.embedder_max_batch,
+            },
+            embedding_dimensions: l.embedding_dimensions,
+            retry_budget: Duration::from_millis(l.retry_budget_ms),
+            circuit_failures: l.circuit_failures,
+            circuit_open: Duration::from_millis(l.circuit_open_ms),
+        }
+    }
+}
