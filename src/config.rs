@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use toml::{Table, Value};
 
 mod actor_configs;
+mod duration;
 
 /// The defaults shipped in the binary, used when no `config/` directory is
 /// next to the process (tests, containers built without it).
@@ -169,18 +170,23 @@ pub struct ApiSettings {
     pub admin_api_keys: Vec<Secret>,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
-    pub shutdown_timeout_secs: u64,
-    pub drain_delay_ms: u64,
+    #[serde(with = "duration::secs")]
+    pub shutdown_timeout_secs: Duration,
+    #[serde(with = "duration::millis")]
+    pub drain_delay_ms: Duration,
     /// While draining, answer 503 to what a balancer re-sends elsewhere.
     pub drain_turn_away_retryable: bool,
-    pub keep_alive_secs: u64,
+    #[serde(with = "duration::secs")]
+    pub keep_alive_secs: Duration,
     pub max_connections: usize,
     /// A listener of its own for /livez, /readyz and /api/health, outside
     /// the connection cap; 0 = none.
     pub probe_port: u16,
     pub backlog: u32,
-    pub client_request_timeout_ms: u64,
-    pub client_disconnect_timeout_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub client_request_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub client_disconnect_timeout_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -190,13 +196,19 @@ pub struct DatabaseSettings {
     pub replica_url: ConnUrl,
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
-    pub connection_timeout_ms: u64,
-    pub queue_timeout_ms: u64,
-    pub query_timeout_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub connection_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub queue_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub query_timeout_ms: Duration,
     pub test_on_checkout: bool,
-    pub probe_interval_ms: u64,
-    pub probe_timeout_ms: u64,
-    pub replica_max_lag_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub probe_interval_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub probe_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub replica_max_lag_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -206,11 +218,14 @@ pub struct CacheSettings {
     pub url: ConnUrl,
     pub namespace: String,
     pub pool_max_size: u32,
-    pub op_timeout_ms: u64,
-    pub l1_ttl_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub op_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub l1_ttl_ms: Duration,
     pub l1_max_entries: u64,
     pub circuit_failures: u32,
-    pub circuit_open_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub circuit_open_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -219,10 +234,13 @@ pub struct LlmSettings {
     pub provider: String,
     pub model: String,
     pub base_url: ConnUrl,
-    pub timeout_ms: u64,
-    pub retry_budget_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub retry_budget_ms: Duration,
     pub circuit_failures: u32,
-    pub circuit_open_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub circuit_open_ms: Duration,
     pub fallback_provider: String,
     pub fallback_model: String,
     pub fallback_base_url: ConnUrl,
@@ -379,7 +397,7 @@ impl LlmSettings {
                 "`llm.embedding_dimensions`: expected {EMBEDDING_DIMENSIONS}, the size of the database's vector columns"
             ));
         }
-        if self.retry_budget_ms > 3_600_000 {
+        if self.retry_budget_ms > Duration::from_secs(3600) {
             problems.push("`llm.retry_budget_ms`: expected milliseconds from 0 to 3600000".into());
         }
         if !(1..=1000).contains(&self.circuit_failures) {
@@ -396,7 +414,8 @@ pub struct MetricsSettings {
     pub require_api_key: bool,
     /// Only admin keys may read the metrics routes.
     pub require_admin_key: bool,
-    pub slow_request_threshold_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub slow_request_threshold_ms: Duration,
 }
 
 /// Per-API-key request budgets, shared by every instance through Redis.
@@ -416,7 +435,8 @@ pub struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct HousekeepingSettings {
     pub enabled: bool,
-    pub interval_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub interval_ms: Duration,
     /// Rows deleted per statement (short transactions, short locks).
     pub purge_batch: u32,
 }
@@ -426,7 +446,8 @@ pub struct HousekeepingSettings {
 #[serde(deny_unknown_fields)]
 pub struct ReminderSettings {
     pub enabled: bool,
-    pub poll_interval_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub poll_interval_ms: Duration,
     /// Connections reserved for the scheduler, outside `database.pool_max_size`.
     pub db_connections: u32,
     /// May carry a token in its path or query, so it is never shown.
@@ -636,7 +657,7 @@ impl Settings {
             ),
         ] {
             check(
-                (1..=3_600_000).contains(&v),
+                (Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&v),
                 &format!("`{name}`: expected milliseconds from 1 to 3600000"),
             );
         }
@@ -725,7 +746,8 @@ impl Settings {
             "`rate_limit.burst`: expected 0 (a minute's budget) to 1000000",
         );
         check(
-            (1_000..=86_400_000).contains(&self.housekeeping.interval_ms),
+            (Duration::from_secs(1)..=Duration::from_secs(86_400))
+                .contains(&self.housekeeping.interval_ms),
             "`housekeeping.interval_ms`: expected 1000 to 86400000",
         );
         check(
@@ -825,7 +847,7 @@ impl Settings {
     }
 
     pub fn slow_request_threshold(&self) -> Duration {
-        Duration::from_millis(self.metrics.slow_request_threshold_ms)
+        self.metrics.slow_request_threshold_ms
     }
 }
 
@@ -861,9 +883,12 @@ fn set_from_env(table: &mut Table, key: &str, raw: &str, var: &str) -> Result<()
             let bad =
                 |expected: &str| ConfigError(format!("{var}={raw:?}: `{key}` expects {expected}"));
             *slot = match slot {
-                Value::Integer(_) => {
-                    Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?)
-                }
+                Value::Integer(_) => match raw.trim().parse() {
+                    Ok(n) => Value::Integer(n),
+                    // "250ms" for a duration; any other key's type refuses it.
+                    Err(_) if duration::has_units(raw) => Value::String(raw.trim().to_owned()),
+                    Err(_) => return Err(bad("a whole number")),
+                },
                 Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
                 Value::Boolean(_) => {
                     Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
@@ -1196,6 +1221,48 @@ mod tests {
     }
 
     #[test]
+    fn durations_take_units_and_render_in_their_keys_unit() {
+        let s = load(&[
+            ("SLOW_REQUEST_THRESHOLD_MS", "250ms"),
+            ("HEALTH_AGENT__API__KEEP_ALIVE_SECS", "2m"),
+            ("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "45"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                s.metrics.slow_request_threshold_ms,
+                s.api.keep_alive_secs,
+                s.database.queue_timeout_ms
+            ),
+            (
+                Duration::from_millis(250),
+                Duration::from_secs(120),
+                Duration::from_millis(45)
+            )
+        );
+        let text = s.redacted_toml();
+        for line in [
+            "slow_request_threshold_ms = 250\n",
+            "keep_alive_secs = 120\n",
+            "queue_timeout_ms = 45\n",
+        ] {
+            assert!(text.contains(line), "{line}");
+        }
+        let e = load(&[("HEALTH_AGENT__API__SHUTDOWN_TIMEOUT_SECS", "1500ms")])
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("api.shutdown_timeout_secs") && e.contains("whole number of seconds"),
+            "{e}"
+        );
+        // Units are for durations only; the range checks still apply.
+        let e = load(&[("API_PORT", "5s")]).unwrap_err().0;
+        assert!(e.contains("api.port"), "{e}");
+        let e = load(&[("SLOW_REQUEST_THRESHOLD_MS", "2h")]).unwrap_err().0;
+        assert!(e.contains("metrics.slow_request_threshold_ms"), "{e}");
+    }
+
+    #[test]
     fn a_malformed_database_url_is_rejected() {
         let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().0;
         assert!(e.contains("DATABASE_URL"), "{e}");
@@ -1209,7 +1276,7 @@ mod tests {
             "https://hooks.example/t0ken"
         );
         assert!(s.reminders.enabled);
-        assert_eq!(s.reminders.poll_interval_ms, 1000);
+        assert_eq!(s.reminders.poll_interval_ms, Duration::from_secs(1));
         assert!(!s.redacted_toml().contains("t0ken"));
         let e = load(&[("REMINDER_WEBHOOK_URL", "ftp://x")]).unwrap_err().0;
         assert!(e.contains("REMINDER_WEBHOOK_URL"), "{e}");

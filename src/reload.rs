@@ -90,11 +90,9 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         running.database.pool_min_idle = d.pool_min_idle;
     }
     if changed("database.queue_timeout_ms") {
-        let ms = new.database.queue_timeout_ms;
-        shared
-            .db
-            .set_queue_timeout(std::time::Duration::from_millis(ms));
-        running.database.queue_timeout_ms = ms;
+        let timeout = new.database.queue_timeout_ms;
+        shared.db.set_queue_timeout(timeout);
+        running.database.queue_timeout_ms = timeout;
     }
     let a = &new.actors;
     for (key, gate, capacity) in [
@@ -125,9 +123,9 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
     }
     running.actors = a.clone();
     if changed("metrics.slow_request_threshold_ms") {
-        let ms = new.metrics.slow_request_threshold_ms;
-        shared.set_slow_threshold_ms(ms);
-        running.metrics.slow_request_threshold_ms = ms;
+        let threshold = new.metrics.slow_request_threshold_ms;
+        shared.set_slow_threshold_ms(threshold.as_millis() as u64);
+        running.metrics.slow_request_threshold_ms = threshold;
     }
     if running.rate_limit != new.rate_limit {
         shared.rate_limiter.set(&new.rate_limit);
@@ -284,5 +282,24 @@ mod tests {
     fn nothing_changed_reports_nothing() {
         let (applied, restart) = diff(&load(&[]), &load(&[]));
         assert!(applied.is_empty() && restart.is_empty());
+    }
+
+    #[test]
+    fn durations_with_units_compare_by_value() {
+        let old = load(&[]);
+        let same = load(&[
+            ("SLOW_REQUEST_THRESHOLD_MS", "3s"),
+            ("HEALTH_AGENT__API__KEEP_ALIVE_SECS", "75s"),
+        ]);
+        assert_eq!(diff(&old, &same), (BTreeMap::new(), Vec::new()));
+        let new = load(&[("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "1s")]);
+        let (applied, _) = diff(&old, &new);
+        assert_eq!(
+            applied["database.queue_timeout_ms"],
+            Change {
+                old: 40.into(),
+                new: 1000.into()
+            }
+        );
     }
 }

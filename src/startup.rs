@@ -175,12 +175,12 @@ impl Application {
         .workers(workers)
         // Our own handler drains first (lifecycle::Shutdown).
         .disable_signals()
-        .shutdown_timeout(s.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(s.keep_alive_secs))
+        .shutdown_timeout(s.shutdown_timeout_secs.as_secs())
+        .keep_alive(s.keep_alive_secs)
         // actix counts this per worker; the setting is for the process.
         .max_connections(max_connections.div_ceil(workers).max(1))
-        .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
-        .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
+        .client_request_timeout(s.client_request_timeout_ms)
+        .client_disconnect_timeout(s.client_disconnect_timeout_ms)
         // One callback: a second `on_connect` would replace the first.
         .on_connect(move |_, ext| {
             ext.insert(connections.opened());
@@ -227,8 +227,8 @@ impl Application {
             lifecycle: Arc::clone(&shared.lifecycle),
             server: server.handle(),
             listener: listener_control,
-            drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
-            timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
+            drain_delay: shared.settings.api.drain_delay_ms,
+            timeout: shared.settings.api.shutdown_timeout_secs,
         };
 
         crate::housekeeping::spawn(shared.settings.housekeeping, Arc::clone(&shared.db));

@@ -1,7 +1,6 @@
 //! The actors' configurations, built from the settings they read.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use actors::cache::CacheConfig;
 use actors::db::DbConfig;
@@ -19,14 +18,14 @@ impl Settings {
             replica_url: Some(d.replica_url.expose().to_owned()).filter(|u| !u.is_empty()),
             pool_max_size: d.pool_max_size,
             pool_min_idle: d.pool_min_idle,
-            connection_timeout: Duration::from_millis(d.connection_timeout_ms),
-            queue_timeout: Duration::from_millis(d.queue_timeout_ms),
-            query_timeout: Duration::from_millis(d.query_timeout_ms),
+            connection_timeout: d.connection_timeout_ms,
+            queue_timeout: d.queue_timeout_ms,
+            query_timeout: d.query_timeout_ms,
             test_on_checkout: d.test_on_checkout,
             mailbox_capacity: self.actors.db.mailbox_capacity,
-            probe_interval: Duration::from_millis(d.probe_interval_ms),
-            probe_timeout: Duration::from_millis(d.probe_timeout_ms),
-            replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
+            probe_interval: d.probe_interval_ms,
+            probe_timeout: d.probe_timeout_ms,
+            replica_max_lag: d.replica_max_lag_ms,
         }
     }
 
@@ -37,19 +36,19 @@ impl Settings {
             url: c.url.expose().to_owned(),
             namespace: c.namespace.clone(),
             pool_max_size: c.pool_max_size,
-            op_timeout: Duration::from_millis(c.op_timeout_ms),
+            op_timeout: c.op_timeout_ms,
             mailbox_capacity: self.actors.cache.mailbox_capacity,
-            l1_ttl: Duration::from_millis(c.l1_ttl_ms),
+            l1_ttl: c.l1_ttl_ms,
             l1_max_entries: c.l1_max_entries,
             circuit_failures: c.circuit_failures,
-            circuit_open: Duration::from_millis(c.circuit_open_ms),
+            circuit_open: c.circuit_open_ms,
         }
     }
 
     pub fn reminder_config(&self) -> ReminderConfig {
         let r = &self.reminders;
         ReminderConfig {
-            poll_interval: Duration::from_millis(r.poll_interval_ms),
+            poll_interval: r.poll_interval_ms,
             webhook_url: Some(r.webhook_url.expose().to_owned()).filter(|u| !u.is_empty()),
         }
     }
@@ -70,7 +69,7 @@ impl Settings {
             }
         };
         LlmConfig {
-            timeout: Duration::from_millis(l.timeout_ms),
+            timeout: l.timeout_ms,
             mailbox_capacity: self.actors.llm.mailbox_capacity,
             primary: provider(&l.provider, &l.model, l.base_url.expose()),
             fallback: (!l.fallback_provider.is_empty()).then(|| {
@@ -99,9 +98,9 @@ impl Settings {
                 max_batch: l.embedder_max_batch,
             },
             embedding_dimensions: l.embedding_dimensions,
-            retry_budget: Duration::from_millis(l.retry_budget_ms),
+            retry_budget: l.retry_budget_ms,
             circuit_failures: l.circuit_failures,
-            circuit_open: Duration::from_millis(l.circuit_open_ms),
+            circuit_open: l.circuit_open_ms,
         }
     }
 }
