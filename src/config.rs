@@ -536,19 +536,37 @@ impl Settings {
             let overlay = parse_toml(&text, &path.display().to_string())?;
             merge(&mut table, overlay, "")?;
         }
+        // Which variable set a key, to name it when the key's type refuses the value.
+        let mut set_by: BTreeMap<String, &str> = BTreeMap::new();
         for (var, key) in ENV_KEYS {
             if let Some(raw) = env.get(*var) {
                 set_from_env(&mut table, key, raw, var)?;
+                set_by.insert((*key).to_owned(), var);
             }
         }
         for (var, raw) in &env {
             if let Some(path) = var.strip_prefix(ENV_PREFIX) {
                 let key = path.to_ascii_lowercase().replace("__", ".");
                 set_from_env(&mut table, &key, raw, var)?;
+                set_by.insert(key, var);
+            }
+        }
+        if let Some(filter) = env.get("RUST_LOG").filter(|f| !f.trim().is_empty()) {
+            // Logging would silently fall back to LOG_LEVEL.
+            if let Err(e) = tracing_subscriber::EnvFilter::try_new(filter) {
+                return Err(ConfigError(format!(
+                    "RUST_LOG={filter:?}: not a tracing filter ({e})"
+                )));
             }
         }
         let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(table))
-            .map_err(|e| ConfigError(format!("`{}`: {}", e.path(), e.inner())))?;
+            .map_err(|e| {
+                let key = e.path().to_string();
+                match set_by.get(&key) {
+                    Some(var) => ConfigError(format!("{var}: `{key}`: {}", e.inner())),
+                    None => ConfigError(format!("`{key}`: {}", e.inner())),
+                }
+            })?;
         settings.normalise();
         settings.validate()?;
         Ok(settings)
@@ -1252,14 +1270,28 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(
-            e.contains("api.shutdown_timeout_secs") && e.contains("whole number of seconds"),
+            e.contains("HEALTH_AGENT__API__SHUTDOWN_TIMEOUT_SECS")
+                && e.contains("api.shutdown_timeout_secs")
+                && e.contains("whole number of seconds"),
             "{e}"
         );
         // Units are for durations only; the range checks still apply.
         let e = load(&[("API_PORT", "5s")]).unwrap_err().0;
-        assert!(e.contains("api.port"), "{e}");
+        assert!(e.contains("API_PORT") && e.contains("api.port"), "{e}");
         let e = load(&[("SLOW_REQUEST_THRESHOLD_MS", "2h")]).unwrap_err().0;
         assert!(e.contains("metrics.slow_request_threshold_ms"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_log_format_or_rust_log_filter_is_an_error() {
+        let e = load(&[("LOG_FORMAT", "jsno")]).unwrap_err().0;
+        assert!(
+            e.contains("LOG_FORMAT") && e.contains("log.format") && e.contains("json"),
+            "{e}"
+        );
+        let e = load(&[("RUST_LOG", "info,actors=loud")]).unwrap_err().0;
+        assert!(e.contains("RUST_LOG"), "{e}");
+        assert!(load(&[("RUST_LOG", "info,actors=debug")]).is_ok());
     }
 
     #[test]

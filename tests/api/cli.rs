@@ -36,6 +36,21 @@ fn a_misspelt_log_level_exits_2_instead_of_silencing_the_logs() {
 }
 
 #[test]
+fn a_misspelt_log_format_exits_2_naming_the_variable() {
+    let out = bin()
+        .args(["config", "check"])
+        .env("LOG_FORMAT", "jsno")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LOG_FORMAT") && err.contains("log.format"),
+        "{err}"
+    );
+}
+
+#[test]
 fn config_check_prints_the_effective_settings_without_secrets() {
     let out = bin()
         .args(["config", "check"])
