@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_postgres::NoTls;
 
-use crate::config::Settings;
+use crate::config::{EmbeddingProvider, Settings};
 use crate::startup::Application;
 use crate::telemetry;
 use actors::db::migrate;
@@ -209,18 +209,18 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `# chat: anthropic claude-sonnet-4-5; embeddings: local all-MiniLM-L6-v2`.
 pub fn models_line(s: &Settings) -> String {
     let l = &s.llm;
-    let chat_model = if l.provider == "offline" {
+    let chat_model = if l.chat_kind() == actors::llm::ProviderKind::Offline {
         "offline"
     } else {
         l.model.as_str()
     };
-    let embedding_model = match l.embedding_provider.as_str() {
-        "local" => format!(
+    let embedding_model = match l.embedding_kind() {
+        EmbeddingProvider::Local => format!(
             "{} ({})",
             actors::embedder::LOCAL_MODEL_NAME,
             l.local_model_dir
         ),
-        "hashed" => actors::llm::HASHED_MODEL_NAME.to_owned(),
+        EmbeddingProvider::Hashed => actors::llm::HASHED_MODEL_NAME.to_owned(),
         _ => l.embedding_model.clone(),
     };
     format!(

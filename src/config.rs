@@ -8,11 +8,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use actors::llm::ProviderKind;
 use serde::{Deserialize, Serialize, Serializer};
 use toml::{Table, Value};
 
 mod actor_configs;
 mod duration;
+mod providers;
+
+pub use providers::{ChatProvider, EmbeddingProvider};
 
 /// The defaults shipped in the binary, used when no `config/` directory is
 /// next to the process (tests, containers built without it).
@@ -231,7 +235,7 @@ pub struct CacheSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSettings {
-    pub provider: String,
+    pub provider: ChatProvider,
     pub model: String,
     pub base_url: ConnUrl,
     #[serde(with = "duration::millis")]
@@ -241,13 +245,15 @@ pub struct LlmSettings {
     pub circuit_failures: u32,
     #[serde(with = "duration::millis")]
     pub circuit_open_ms: Duration,
-    pub fallback_provider: String,
+    /// None: no fallback (empty in the file).
+    #[serde(with = "providers::fallback")]
+    pub fallback_provider: Option<ProviderKind>,
     pub fallback_model: String,
     pub fallback_base_url: ConnUrl,
     pub anthropic_api_key: Secret,
     pub openai_api_key: Secret,
     pub openai_compatible_api_key: Secret,
-    pub embedding_provider: String,
+    pub embedding_provider: EmbeddingProvider,
     pub embedding_model: String,
     pub embedding_base_url: ConnUrl,
     pub embedding_dimensions: usize,
@@ -267,68 +273,77 @@ pub const DEFAULT_OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const EMBEDDING_DIMENSIONS: usize = 384;
 
 impl LlmSettings {
-    /// Turns `auto` into what is used: a key alone picks its provider and
-    /// a default model (Anthropic first when both are set), OpenAI's key
-    /// also its embeddings; else the local model when its files are
-    /// present, else the hashed embedder. Explicit values are kept.
+    /// Turns `auto` into what is used (`chat_kind`, `embedding_kind`) and
+    /// fills in a hosted provider's default model. Explicit values are kept.
     fn resolve(&mut self) {
-        if self.provider.is_empty() || self.provider == "auto" {
-            self.provider = if !self.anthropic_api_key.is_empty() {
-                "anthropic"
-            } else if !self.openai_api_key.is_empty() {
-                "openai"
-            } else {
-                "offline"
-            }
-            .into();
-        }
+        self.provider = ChatProvider::Kind(self.chat_kind());
         if self.model.trim().is_empty() {
-            match self.provider.as_str() {
-                "anthropic" => self.model = DEFAULT_ANTHROPIC_MODEL.into(),
-                "openai" => self.model = DEFAULT_OPENAI_MODEL.into(),
+            match self.chat_kind() {
+                ProviderKind::Anthropic => self.model = DEFAULT_ANTHROPIC_MODEL.into(),
+                ProviderKind::OpenAi => self.model = DEFAULT_OPENAI_MODEL.into(),
                 _ => {}
             }
         }
-        if self.embedding_provider == "offline" {
-            self.embedding_provider = "hashed".into();
-        }
-        if self.embedding_provider.is_empty() || self.embedding_provider == "auto" {
-            let local =
-                actors::embedder::model_present(std::path::Path::new(&self.local_model_dir));
-            self.embedding_provider =
-                if self.provider == "openai" && !self.openai_api_key.is_empty() {
-                    "openai"
-                } else if local {
-                    "local"
-                } else {
-                    "hashed"
-                }
-                .into();
-        }
-        if self.embedding_provider == "openai" && self.embedding_model.trim().is_empty() {
+        self.embedding_provider = self.embedding_kind();
+        if self.embedding_provider == EmbeddingProvider::OpenAi
+            && self.embedding_model.trim().is_empty()
+        {
             self.embedding_model = DEFAULT_OPENAI_EMBEDDING_MODEL.into();
         }
     }
 
+    /// The chat provider; `auto`: a key alone picks its provider (Anthropic
+    /// first when both are set), else offline.
+    pub fn chat_kind(&self) -> ProviderKind {
+        match self.provider {
+            ChatProvider::Kind(kind) => kind,
+            ChatProvider::Auto if !self.anthropic_api_key.is_empty() => ProviderKind::Anthropic,
+            ChatProvider::Auto if !self.openai_api_key.is_empty() => ProviderKind::OpenAi,
+            ChatProvider::Auto => ProviderKind::Offline,
+        }
+    }
+
+    /// The embedder, never `Auto`; `auto`: OpenAI's when it is the chat
+    /// provider with a key, else the local model when its files are
+    /// present, else hashed.
+    pub fn embedding_kind(&self) -> EmbeddingProvider {
+        match self.embedding_provider {
+            EmbeddingProvider::Auto
+                if self.chat_kind() == ProviderKind::OpenAi && !self.openai_api_key.is_empty() =>
+            {
+                EmbeddingProvider::OpenAi
+            }
+            EmbeddingProvider::Auto
+                if actors::embedder::model_present(Path::new(&self.local_model_dir)) =>
+            {
+                EmbeddingProvider::Local
+            }
+            EmbeddingProvider::Auto => EmbeddingProvider::Hashed,
+            chosen => chosen,
+        }
+    }
+
     /// The key a provider kind uses: required for anthropic and openai.
-    pub fn api_key_for(&self, provider: &str) -> &Secret {
-        match provider {
-            "anthropic" => &self.anthropic_api_key,
-            "openai" => &self.openai_api_key,
-            _ => &self.openai_compatible_api_key,
+    pub fn api_key_for(&self, kind: ProviderKind) -> &Secret {
+        match kind {
+            ProviderKind::Anthropic => &self.anthropic_api_key,
+            ProviderKind::OpenAi => &self.openai_api_key,
+            ProviderKind::OpenAiCompatible | ProviderKind::Offline => {
+                &self.openai_compatible_api_key
+            }
         }
     }
 
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let kinds = ["offline", "anthropic", "openai", "openai_compatible"];
-        let mut provider = |role: &str, kind: &str, model: &str, url: &str| {
-            if !kinds.contains(&kind) || kind == "offline" {
+        let mut provider = |role: &str, kind: Option<ProviderKind>, model: &str, url: &str| {
+            let Some(kind) = kind.filter(|k| *k != ProviderKind::Offline) else {
                 return;
-            }
+            };
+            let kind_name = kind.name();
             if model.trim().is_empty() {
                 problems.push(format!(
-                    "`llm.{role}model`: expected a model name for the {kind} provider"
+                    "`llm.{role}model`: expected a model name for the {kind_name} provider"
                 ));
             }
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -336,48 +351,37 @@ impl LlmSettings {
                     "`llm.{role}base_url`: expected empty or an http(s) URL"
                 ));
             }
-            if matches!(kind, "anthropic" | "openai") && self.api_key_for(kind).is_empty() {
-                let var = if kind == "anthropic" {
-                    "ANTHROPIC_API_KEY"
-                } else {
-                    "OPENAI_API_KEY"
-                };
+            let var = match kind {
+                ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+                ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+                _ => None,
+            };
+            if let Some(var) = var.filter(|_| self.api_key_for(kind).is_empty()) {
                 problems.push(format!(
-                    "`llm.{kind}_api_key` ({var}): required by the {kind} provider"
+                    "`llm.{kind_name}_api_key` ({var}): required by the {kind_name} provider"
                 ));
             }
         };
-        provider("", &self.provider, &self.model, self.base_url.expose());
+        provider(
+            "",
+            Some(self.chat_kind()),
+            &self.model,
+            self.base_url.expose(),
+        );
         provider(
             "fallback_",
-            &self.fallback_provider,
+            self.fallback_provider,
             &self.fallback_model,
             self.fallback_base_url.expose(),
         );
         provider(
             "embedding_",
-            &self.embedding_provider,
+            self.embedding_kind().remote(),
             &self.embedding_model,
             self.embedding_base_url.expose(),
         );
-        if !(self.fallback_provider.is_empty() || kinds.contains(&self.fallback_provider.as_str()))
-        {
-            problems.push(
-                "`llm.fallback_provider`: expected empty, offline, anthropic, openai or openai_compatible"
-                    .into(),
-            );
-        }
-        if !matches!(
-            self.embedding_provider.as_str(),
-            "local" | "hashed" | "openai" | "openai_compatible"
-        ) {
-            problems.push(
-                "`llm.embedding_provider`: expected auto, local, hashed, openai or openai_compatible"
-                    .into(),
-            );
-        }
-        if self.embedding_provider == "local"
-            && !actors::embedder::model_present(std::path::Path::new(&self.local_model_dir))
+        if self.embedding_provider == EmbeddingProvider::Local
+            && !actors::embedder::model_present(Path::new(&self.local_model_dir))
         {
             problems.push(format!(
                 "`llm.local_model_dir`: {:?} does not hold all-MiniLM-L6-v2 ({}); \
@@ -574,9 +578,6 @@ impl Settings {
 
     fn normalise(&mut self) {
         self.log.level = self.log.level.trim().to_ascii_lowercase();
-        self.llm.provider = self.llm.provider.trim().to_ascii_lowercase();
-        self.llm.fallback_provider = self.llm.fallback_provider.trim().to_ascii_lowercase();
-        self.llm.embedding_provider = self.llm.embedding_provider.trim().to_ascii_lowercase();
         self.llm.resolve();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
@@ -719,13 +720,6 @@ impl Settings {
         check(
             self.api.body_limit_bytes >= 1024,
             "`api.body_limit_bytes`: expected at least 1024",
-        );
-        check(
-            matches!(
-                self.llm.provider.as_str(),
-                "offline" | "anthropic" | "openai" | "openai_compatible"
-            ),
-            "`llm.provider`: expected offline, anthropic, openai or openai_compatible",
         );
         check(
             valid_log_level(&self.log.level),
@@ -1128,14 +1122,24 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(s.llm.provider, "anthropic");
-        assert_eq!(s.llm.api_key_for("anthropic").expose(), "sk-ant");
+        assert_eq!(s.llm.provider, ChatProvider::Kind(ProviderKind::Anthropic));
+        assert_eq!(
+            s.llm.fallback_provider,
+            Some(ProviderKind::OpenAiCompatible)
+        );
+        assert_eq!(
+            s.llm.api_key_for(ProviderKind::Anthropic).expose(),
+            "sk-ant"
+        );
         let offline = load(&[
             ("OPENAI_API_KEY", "sk-x"),
             ("HEALTH_AGENT__LLM__PROVIDER", "offline"),
         ])
         .unwrap();
-        assert_eq!(offline.llm.provider, "offline");
+        assert_eq!(
+            offline.llm.provider,
+            ChatProvider::Kind(ProviderKind::Offline)
+        );
     }
 
     #[test]
@@ -1143,18 +1147,18 @@ mod tests {
         let hashed = ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed");
         let a = load(&[("ANTHROPIC_API_KEY", "sk-ant"), hashed]).unwrap();
         assert_eq!(
-            (a.llm.provider.as_str(), a.llm.model.as_str()),
+            (a.llm.provider.to_string().as_str(), a.llm.model.as_str()),
             ("anthropic", DEFAULT_ANTHROPIC_MODEL)
         );
-        assert_eq!(a.llm.embedding_provider, "hashed");
+        assert_eq!(a.llm.embedding_provider, EmbeddingProvider::Hashed);
         let o = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
         assert_eq!(
-            (o.llm.provider.as_str(), o.llm.model.as_str()),
+            (o.llm.provider.to_string().as_str(), o.llm.model.as_str()),
             ("openai", DEFAULT_OPENAI_MODEL)
         );
         assert_eq!(
             (
-                o.llm.embedding_provider.as_str(),
+                o.llm.embedding_provider.to_string().as_str(),
                 o.llm.embedding_model.as_str()
             ),
             ("openai", DEFAULT_OPENAI_EMBEDDING_MODEL)
@@ -1166,10 +1170,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(pinned.llm.model, "gpt-4.1");
-        assert_eq!(pinned.llm.embedding_provider, "hashed");
+        assert_eq!(pinned.llm.embedding_provider, EmbeddingProvider::Hashed);
         let none = load(&[("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent")]).unwrap();
-        assert_eq!(none.llm.provider, "offline");
-        assert_eq!(none.llm.embedding_provider, "hashed");
+        assert_eq!(none.llm.provider, ChatProvider::Kind(ProviderKind::Offline));
+        assert_eq!(none.llm.embedding_provider, EmbeddingProvider::Hashed);
         let e = load(&[
             ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local"),
             ("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent"),
@@ -1280,6 +1284,22 @@ mod tests {
         assert!(e.contains("API_PORT") && e.contains("api.port"), "{e}");
         let e = load(&[("SLOW_REQUEST_THRESHOLD_MS", "2h")]).unwrap_err().0;
         assert!(e.contains("metrics.slow_request_threshold_ms"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_provider_kind_names_its_key_and_variable() {
+        for (var, raw) in [
+            ("HEALTH_AGENT__LLM__PROVIDER", "antropic"),
+            ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "auto"),
+            ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "ollama"),
+        ] {
+            let e = load(&[(var, raw)]).unwrap_err().0;
+            let key = var["HEALTH_AGENT__".len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            assert!(e.contains(var) && e.contains(&format!("`{key}`")), "{e}");
+            assert!(e.contains(raw), "{e}");
+        }
     }
 
     #[test]

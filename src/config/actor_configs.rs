@@ -8,7 +8,7 @@ use actors::embedder::EmbedderConfig;
 use actors::llm::{LlmConfig, ProviderConfig, ProviderKind};
 use actors::reminders::ReminderConfig;
 
-use super::Settings;
+use super::{EmbeddingProvider, Settings};
 
 impl Settings {
     pub fn db_config(&self) -> DbConfig {
@@ -55,42 +55,27 @@ impl Settings {
 
     pub fn llm_config(&self) -> LlmConfig {
         let l = &self.llm;
-        // Validated at load: an unknown kind cannot get here; offline is the safe reading.
-        let provider = |kind: &str, model: &str, url: &str| {
-            let kind = ProviderKind::parse(kind).unwrap_or(ProviderKind::Offline);
-            ProviderConfig {
-                kind,
-                model: model.to_owned(),
-                base_url: url.to_owned(),
-                api_key: match kind {
-                    ProviderKind::Offline => String::new(),
-                    _ => l.api_key_for(kind.name()).expose().to_owned(),
-                },
-            }
+        let provider = |kind: ProviderKind, model: &str, url: &str| ProviderConfig {
+            kind,
+            model: model.to_owned(),
+            base_url: url.to_owned(),
+            api_key: match kind {
+                ProviderKind::Offline => String::new(),
+                _ => l.api_key_for(kind).expose().to_owned(),
+            },
         };
+        let embeddings = l.embedding_kind();
         LlmConfig {
             timeout: l.timeout_ms,
             mailbox_capacity: self.actors.llm.mailbox_capacity,
-            primary: provider(&l.provider, &l.model, l.base_url.expose()),
-            fallback: (!l.fallback_provider.is_empty()).then(|| {
-                provider(
-                    &l.fallback_provider,
-                    &l.fallback_model,
-                    l.fallback_base_url.expose(),
-                )
-            }),
-            embeddings: matches!(
-                l.embedding_provider.as_str(),
-                "openai" | "openai_compatible"
-            )
-            .then(|| {
-                provider(
-                    &l.embedding_provider,
-                    &l.embedding_model,
-                    l.embedding_base_url.expose(),
-                )
-            }),
-            local_model_dir: (l.embedding_provider == "local")
+            primary: provider(l.chat_kind(), &l.model, l.base_url.expose()),
+            fallback: l
+                .fallback_provider
+                .map(|kind| provider(kind, &l.fallback_model, l.fallback_base_url.expose())),
+            embeddings: embeddings
+                .remote()
+                .map(|kind| provider(kind, &l.embedding_model, l.embedding_base_url.expose())),
+            local_model_dir: (embeddings == EmbeddingProvider::Local)
                 .then(|| PathBuf::from(&l.local_model_dir)),
             embedder: EmbedderConfig {
                 threads: l.embedder_threads,
