@@ -3,6 +3,7 @@
 //! `HEALTH_AGENT__SECTION__KEY` for any key). Every value is checked once at
 //! start-up; a bad one stops the process with status 2 and names the key.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use actors::llm::ProviderKind;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value as Json;
 use toml::{Table, Value};
 
 mod actor_configs;
@@ -66,6 +68,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+thread_local! {
+    static REVEALING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every `Secret` and `ConnUrl` serializing its real value:
+/// only for comparing settings, so that which settings are secret comes
+/// from their types.
+fn revealing_secrets<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REVEALING.set(false);
+        }
+    }
+    REVEALING.set(true);
+    let _reset = Reset;
+    f()
+}
+
 /// A string that never reaches a log or `config check` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -93,7 +114,11 @@ impl fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "[redacted]" })
+        s.serialize_str(if REVEALING.get() || self.0.is_empty() {
+            &self.0
+        } else {
+            "[redacted]"
+        })
     }
 }
 
@@ -120,7 +145,11 @@ impl fmt::Debug for ConnUrl {
 
 impl Serialize for ConnUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.redacted())
+        if REVEALING.get() {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str(&self.redacted())
+        }
     }
 }
 
@@ -813,54 +842,44 @@ impl Settings {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 
-    /// Every secret setting by key with its real value, only to tell whether
-    /// one changed (the redacted rendering hides that); never to be shown.
-    pub(crate) fn secret_values(&self) -> Vec<(&'static str, String)> {
-        let keys: Vec<&str> = self.api.api_keys.iter().map(Secret::expose).collect();
-        vec![
-            ("api.api_keys", keys.join("\n")),
-            (
-                "api.api_key_secret",
-                self.api.api_key_secret.expose().into(),
-            ),
-            ("api.admin_api_keys", self.admin_api_keys().join("\n")),
-            ("database.url", self.database.url.expose().into()),
-            (
-                "database.replica_url",
-                self.database.replica_url.expose().into(),
-            ),
-            ("cache.url", self.cache.url.expose().into()),
-            ("llm.base_url", self.llm.base_url.expose().into()),
-            (
-                "llm.fallback_base_url",
-                self.llm.fallback_base_url.expose().into(),
-            ),
-            (
-                "llm.embedding_base_url",
-                self.llm.embedding_base_url.expose().into(),
-            ),
-            (
-                "llm.anthropic_api_key",
-                self.llm.anthropic_api_key.expose().into(),
-            ),
-            (
-                "llm.openai_api_key",
-                self.llm.openai_api_key.expose().into(),
-            ),
-            (
-                "llm.openai_compatible_api_key",
-                self.llm.openai_compatible_api_key.expose().into(),
-            ),
-            (
-                "reminders.webhook_url",
-                self.reminders.webhook_url.expose().into(),
-            ),
-        ]
+    /// Every setting by dotted key with its real value, secrets included,
+    /// so that a changed secret can be told (the redacted rendering hides
+    /// it). Only to compare: never to be shown or logged.
+    pub(crate) fn values_to_compare(&self) -> BTreeMap<String, Json> {
+        revealing_secrets(|| dotted(self))
     }
 
     pub fn slow_request_threshold(&self) -> Duration {
         self.metrics.slow_request_threshold_ms
     }
+}
+
+/// `{"a": {"b": 1}}` → `{"a.b": 1}`: the keys as written in the TOML file.
+pub(crate) fn dotted(value: &impl Serialize) -> BTreeMap<String, Json> {
+    fn walk(prefix: &str, v: Json, out: &mut BTreeMap<String, Json>) {
+        match v {
+            Json::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_owned(), leaf);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        serde_json::to_value(value).unwrap_or_default(),
+        &mut out,
+    );
+    out
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<Table, ConfigError> {

@@ -12,7 +12,7 @@ use std::sync::PoisonError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{dotted, ConfigError, Settings};
 use crate::error::now_rfc3339;
 use crate::state::Shared;
 
@@ -139,64 +139,32 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
 }
 
 /// The changed settings, split into live ones (old and new values) and the
-/// names of those that need a restart. Secrets are compared by value but
-/// only ever named.
+/// names of those that need a restart. Secrets are compared by value
+/// (`values_to_compare`) but only ever named.
 fn diff(running: &Settings, new: &Settings) -> (BTreeMap<String, Change>, Vec<String>) {
-    let (old_flat, new_flat) = (flatten(running), flatten(new));
+    let (old_values, new_values) = (running.values_to_compare(), new.values_to_compare());
+    let (old_shown, new_shown) = (dotted(running), dotted(new));
     let mut applied = BTreeMap::new();
-    let mut restart = BTreeSet::new();
-    let keys: BTreeSet<&String> = old_flat.keys().chain(new_flat.keys()).collect();
+    let mut restart = Vec::new();
+    let keys: BTreeSet<&String> = old_values.keys().chain(new_values.keys()).collect();
     for key in keys {
-        let (old, new) = (old_flat.get(key), new_flat.get(key));
-        if old == new {
+        if old_values.get(key) == new_values.get(key) {
             continue;
         }
         if LIVE_KEYS.contains(&key.as_str()) {
+            let shown = |m: &BTreeMap<String, Value>| m.get(key).cloned().unwrap_or(Value::Null);
             applied.insert(
                 key.clone(),
                 Change {
-                    old: old.cloned().unwrap_or(Value::Null),
-                    new: new.cloned().unwrap_or(Value::Null),
+                    old: shown(&old_shown),
+                    new: shown(&new_shown),
                 },
             );
         } else {
-            restart.insert(key.clone());
+            restart.push(key.clone());
         }
     }
-    for ((key, old), (_, new)) in running.secret_values().into_iter().zip(new.secret_values()) {
-        if old != new {
-            restart.insert(key.to_owned());
-        }
-    }
-    (applied, restart.into_iter().collect())
-}
-
-/// `{"a": {"b": 1}}` → `{"a.b": 1}`, from the redacted rendering.
-fn flatten(settings: &Settings) -> BTreeMap<String, Value> {
-    fn walk(prefix: &str, v: Value, out: &mut BTreeMap<String, Value>) {
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            leaf => {
-                out.insert(prefix.to_owned(), leaf);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(
-        "",
-        serde_json::to_value(settings).unwrap_or(Value::Null),
-        &mut out,
-    );
-    out
+    (applied, restart)
 }
 
 fn log(report: &ReloadReport) {
@@ -301,5 +269,73 @@ mod tests {
                 new: 1000.into()
             }
         );
+    }
+
+    fn env_name(key: &str) -> String {
+        format!(
+            "HEALTH_AGENT__{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+
+    /// Every text setting, whatever its type: a change is named, and what
+    /// the redacted rendering hides (a `Secret`, a `ConnUrl`'s password)
+    /// is compared by value but never shown. A new secret field is covered
+    /// without being listed anywhere.
+    #[test]
+    fn a_change_to_any_text_setting_is_named_and_no_secret_is_shown() {
+        let defaults = load(&[]);
+        let mut hidden = Vec::new();
+        for (key, value) in dotted(&defaults) {
+            if !(value.is_string() || value.is_array()) {
+                continue;
+            }
+            // The first form the key's checks accept (URLs need their scheme).
+            let loaded = [
+                "postgres://u:{}@h/x",
+                "redis://:{}@h:6379/0",
+                "http://u:{}@h/",
+            ]
+            .into_iter()
+            .find_map(|form| {
+                let with = |tag: &str| {
+                    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+                    let vars = [
+                        ("API_KEYS".to_owned(), "k1".to_owned()),
+                        (env_name(&key), form.replace("{}", tag)),
+                    ];
+                    Settings::from_sources(&dir, vars).ok()
+                };
+                Some((with("pw-old-x")?, with("pw-new-y")?))
+            });
+            let Some((old, new)) = loaded else {
+                continue; // an enumerated setting (run_mode, log, providers)
+            };
+            let (applied, restart) = diff(&old, &new);
+            assert!(restart.contains(&key), "{key}: {restart:?}");
+            let shown = serde_json::to_string(&(&applied, &restart)).unwrap();
+            assert!(
+                !shown.contains("pw-old") && !shown.contains("pw-new"),
+                "{shown}"
+            );
+            if dotted(&old).get(&key) == dotted(&new).get(&key) {
+                hidden.push(key);
+            }
+        }
+        // The test reaches hidden settings of each kind (not a list it relies on).
+        for secret in [
+            "api.api_keys",
+            "api.api_key_secret",
+            "api.admin_api_keys",
+            "database.url",
+            "database.replica_url",
+            "cache.url",
+            "llm.anthropic_api_key",
+            "llm.openai_compatible_api_key",
+            "llm.embedding_base_url",
+            "reminders.webhook_url",
+        ] {
+            assert!(hidden.iter().any(|k| k == secret), "{secret}: {hidden:?}");
+        }
     }
 }
