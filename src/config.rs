@@ -16,8 +16,10 @@ use toml::{Table, Value};
 
 mod actor_configs;
 mod duration;
+mod live;
 mod providers;
 
+pub use live::{LiveActors, LiveDatabase, LiveMetrics, LiveSettings};
 pub use providers::{ChatProvider, EmbeddingProvider};
 
 /// The defaults shipped in the binary, used when no `config/` directory is
@@ -524,7 +526,7 @@ pub struct ActorsSettings {
     pub reminders: ActorSettings,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActorSettings {
     pub mailbox_capacity: usize,
