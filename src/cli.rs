@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_postgres::NoTls;
 
-use crate::config::Settings;
+use crate::config::{EmbeddingProvider, Settings};
 use crate::startup::Application;
 use crate::telemetry;
 use actors::db::migrate;
@@ -209,18 +209,18 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `# chat: anthropic claude-sonnet-4-5; embeddings: local all-MiniLM-L6-v2`.
 pub fn models_line(s: &Settings) -> String {
     let l = &s.llm;
-    let chat_model = if l.provider == "offline" {
+    let chat_model = if l.chat_kind() == actors::llm::ProviderKind::Offline {
         "offline"
     } else {
         l.model.as_str()
     };
-    let embedding_model = match l.embedding_provider.as_str() {
-        "local" => format!(
+    let embedding_model = match l.embedding_kind() {
+        EmbeddingProvider::Local => format!(
             "{} ({})",
             actors::embedder::LOCAL_MODEL_NAME,
             l.local_model_dir
         ),
-        "hashed" => actors::llm::HASHED_MODEL_NAME.to_owned(),
+        EmbeddingProvider::Hashed => actors::llm::HASHED_MODEL_NAME.to_owned(),
         _ => l.embedding_model.clone(),
     };
     format!(
@@ -234,9 +234,9 @@ pub fn models_line(s: &Settings) -> String {
 async fn reembed(settings: Settings, batch: i64) -> anyhow::Result<()> {
     use actors::db::ops::memories::{Embedded, StaleVectors, StoreVectors};
     let batch = batch.clamp(1, 1024);
-    let db = actors::db::DbShared::start(&crate::startup::db_config(&settings))?;
+    let db = actors::db::DbShared::start(&settings.db_config())?;
     let db = actors::db::DbHandle::start(db);
-    let llm = actors::llm::LlmShared::new(&crate::startup::llm_config(&settings))?;
+    let llm = actors::llm::LlmShared::new(&settings.llm_config())?;
     let model = llm.embedding_model();
     let llm = actors::llm::LlmHandle::start(llm);
     let mut counts = Vec::new();

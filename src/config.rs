@@ -3,13 +3,24 @@
 //! `HEALTH_AGENT__SECTION__KEY` for any key). Every value is checked once at
 //! start-up; a bad one stops the process with status 2 and names the key.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use actors::llm::ProviderKind;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value as Json;
 use toml::{Table, Value};
+
+mod actor_configs;
+mod duration;
+mod live;
+mod providers;
+
+pub use live::{LiveActors, LiveDatabase, LiveMetrics, LiveSettings};
+pub use providers::{ChatProvider, EmbeddingProvider};
 
 /// The defaults shipped in the binary, used when no `config/` directory is
 /// next to the process (tests, containers built without it).
@@ -59,6 +70,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+thread_local! {
+    static REVEALING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every `Secret` and `ConnUrl` serializing its real value:
+/// only for comparing settings, so that which settings are secret comes
+/// from their types.
+fn revealing_secrets<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REVEALING.set(false);
+        }
+    }
+    REVEALING.set(true);
+    let _reset = Reset;
+    f()
+}
+
 /// A string that never reaches a log or `config check` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -86,7 +116,11 @@ impl fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "[redacted]" })
+        s.serialize_str(if REVEALING.get() || self.0.is_empty() {
+            &self.0
+        } else {
+            "[redacted]"
+        })
     }
 }
 
@@ -113,7 +147,11 @@ impl fmt::Debug for ConnUrl {
 
 impl Serialize for ConnUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.redacted())
+        if REVEALING.get() {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str(&self.redacted())
+        }
     }
 }
 
@@ -167,18 +205,23 @@ pub struct ApiSettings {
     pub admin_api_keys: Vec<Secret>,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
-    pub shutdown_timeout_secs: u64,
-    pub drain_delay_ms: u64,
+    #[serde(with = "duration::secs")]
+    pub shutdown_timeout_secs: Duration,
+    #[serde(with = "duration::millis")]
+    pub drain_delay_ms: Duration,
     /// While draining, answer 503 to what a balancer re-sends elsewhere.
     pub drain_turn_away_retryable: bool,
-    pub keep_alive_secs: u64,
+    #[serde(with = "duration::secs")]
+    pub keep_alive_secs: Duration,
     pub max_connections: usize,
     /// A listener of its own for /livez, /readyz and /api/health, outside
     /// the connection cap; 0 = none.
     pub probe_port: u16,
     pub backlog: u32,
-    pub client_request_timeout_ms: u64,
-    pub client_disconnect_timeout_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub client_request_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub client_disconnect_timeout_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -188,13 +231,19 @@ pub struct DatabaseSettings {
     pub replica_url: ConnUrl,
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
-    pub connection_timeout_ms: u64,
-    pub queue_timeout_ms: u64,
-    pub query_timeout_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub connection_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub queue_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub query_timeout_ms: Duration,
     pub test_on_checkout: bool,
-    pub probe_interval_ms: u64,
-    pub probe_timeout_ms: u64,
-    pub replica_max_lag_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub probe_interval_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub probe_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub replica_max_lag_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -204,30 +253,38 @@ pub struct CacheSettings {
     pub url: ConnUrl,
     pub namespace: String,
     pub pool_max_size: u32,
-    pub op_timeout_ms: u64,
-    pub l1_ttl_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub op_timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub l1_ttl_ms: Duration,
     pub l1_max_entries: u64,
     pub circuit_failures: u32,
-    pub circuit_open_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub circuit_open_ms: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSettings {
-    pub provider: String,
+    pub provider: ChatProvider,
     pub model: String,
     pub base_url: ConnUrl,
-    pub timeout_ms: u64,
-    pub retry_budget_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub timeout_ms: Duration,
+    #[serde(with = "duration::millis")]
+    pub retry_budget_ms: Duration,
     pub circuit_failures: u32,
-    pub circuit_open_ms: u64,
-    pub fallback_provider: String,
+    #[serde(with = "duration::millis")]
+    pub circuit_open_ms: Duration,
+    /// None: no fallback (empty in the file).
+    #[serde(with = "providers::fallback")]
+    pub fallback_provider: Option<ProviderKind>,
     pub fallback_model: String,
     pub fallback_base_url: ConnUrl,
     pub anthropic_api_key: Secret,
     pub openai_api_key: Secret,
     pub openai_compatible_api_key: Secret,
-    pub embedding_provider: String,
+    pub embedding_provider: EmbeddingProvider,
     pub embedding_model: String,
     pub embedding_base_url: ConnUrl,
     pub embedding_dimensions: usize,
@@ -247,68 +304,77 @@ pub const DEFAULT_OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const EMBEDDING_DIMENSIONS: usize = 384;
 
 impl LlmSettings {
-    /// Turns `auto` into what is used: a key alone picks its provider and
-    /// a default model (Anthropic first when both are set), OpenAI's key
-    /// also its embeddings; else the local model when its files are
-    /// present, else the hashed embedder. Explicit values are kept.
+    /// Turns `auto` into what is used (`chat_kind`, `embedding_kind`) and
+    /// fills in a hosted provider's default model. Explicit values are kept.
     fn resolve(&mut self) {
-        if self.provider.is_empty() || self.provider == "auto" {
-            self.provider = if !self.anthropic_api_key.is_empty() {
-                "anthropic"
-            } else if !self.openai_api_key.is_empty() {
-                "openai"
-            } else {
-                "offline"
-            }
-            .into();
-        }
+        self.provider = ChatProvider::Kind(self.chat_kind());
         if self.model.trim().is_empty() {
-            match self.provider.as_str() {
-                "anthropic" => self.model = DEFAULT_ANTHROPIC_MODEL.into(),
-                "openai" => self.model = DEFAULT_OPENAI_MODEL.into(),
+            match self.chat_kind() {
+                ProviderKind::Anthropic => self.model = DEFAULT_ANTHROPIC_MODEL.into(),
+                ProviderKind::OpenAi => self.model = DEFAULT_OPENAI_MODEL.into(),
                 _ => {}
             }
         }
-        if self.embedding_provider == "offline" {
-            self.embedding_provider = "hashed".into();
-        }
-        if self.embedding_provider.is_empty() || self.embedding_provider == "auto" {
-            let local =
-                actors::embedder::model_present(std::path::Path::new(&self.local_model_dir));
-            self.embedding_provider =
-                if self.provider == "openai" && !self.openai_api_key.is_empty() {
-                    "openai"
-                } else if local {
-                    "local"
-                } else {
-                    "hashed"
-                }
-                .into();
-        }
-        if self.embedding_provider == "openai" && self.embedding_model.trim().is_empty() {
+        self.embedding_provider = self.embedding_kind();
+        if self.embedding_provider == EmbeddingProvider::OpenAi
+            && self.embedding_model.trim().is_empty()
+        {
             self.embedding_model = DEFAULT_OPENAI_EMBEDDING_MODEL.into();
         }
     }
 
+    /// The chat provider; `auto`: a key alone picks its provider (Anthropic
+    /// first when both are set), else offline.
+    pub fn chat_kind(&self) -> ProviderKind {
+        match self.provider {
+            ChatProvider::Kind(kind) => kind,
+            ChatProvider::Auto if !self.anthropic_api_key.is_empty() => ProviderKind::Anthropic,
+            ChatProvider::Auto if !self.openai_api_key.is_empty() => ProviderKind::OpenAi,
+            ChatProvider::Auto => ProviderKind::Offline,
+        }
+    }
+
+    /// The embedder, never `Auto`; `auto`: OpenAI's when it is the chat
+    /// provider with a key, else the local model when its files are
+    /// present, else hashed.
+    pub fn embedding_kind(&self) -> EmbeddingProvider {
+        match self.embedding_provider {
+            EmbeddingProvider::Auto
+                if self.chat_kind() == ProviderKind::OpenAi && !self.openai_api_key.is_empty() =>
+            {
+                EmbeddingProvider::OpenAi
+            }
+            EmbeddingProvider::Auto
+                if actors::embedder::model_present(Path::new(&self.local_model_dir)) =>
+            {
+                EmbeddingProvider::Local
+            }
+            EmbeddingProvider::Auto => EmbeddingProvider::Hashed,
+            chosen => chosen,
+        }
+    }
+
     /// The key a provider kind uses: required for anthropic and openai.
-    pub fn api_key_for(&self, provider: &str) -> &Secret {
-        match provider {
-            "anthropic" => &self.anthropic_api_key,
-            "openai" => &self.openai_api_key,
-            _ => &self.openai_compatible_api_key,
+    pub fn api_key_for(&self, kind: ProviderKind) -> &Secret {
+        match kind {
+            ProviderKind::Anthropic => &self.anthropic_api_key,
+            ProviderKind::OpenAi => &self.openai_api_key,
+            ProviderKind::OpenAiCompatible | ProviderKind::Offline => {
+                &self.openai_compatible_api_key
+            }
         }
     }
 
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let kinds = ["offline", "anthropic", "openai", "openai_compatible"];
-        let mut provider = |role: &str, kind: &str, model: &str, url: &str| {
-            if !kinds.contains(&kind) || kind == "offline" {
+        let mut provider = |role: &str, kind: Option<ProviderKind>, model: &str, url: &str| {
+            let Some(kind) = kind.filter(|k| *k != ProviderKind::Offline) else {
                 return;
-            }
+            };
+            let kind_name = kind.name();
             if model.trim().is_empty() {
                 problems.push(format!(
-                    "`llm.{role}model`: expected a model name for the {kind} provider"
+                    "`llm.{role}model`: expected a model name for the {kind_name} provider"
                 ));
             }
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -316,48 +382,37 @@ impl LlmSettings {
                     "`llm.{role}base_url`: expected empty or an http(s) URL"
                 ));
             }
-            if matches!(kind, "anthropic" | "openai") && self.api_key_for(kind).is_empty() {
-                let var = if kind == "anthropic" {
-                    "ANTHROPIC_API_KEY"
-                } else {
-                    "OPENAI_API_KEY"
-                };
+            let var = match kind {
+                ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+                ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+                _ => None,
+            };
+            if let Some(var) = var.filter(|_| self.api_key_for(kind).is_empty()) {
                 problems.push(format!(
-                    "`llm.{kind}_api_key` ({var}): required by the {kind} provider"
+                    "`llm.{kind_name}_api_key` ({var}): required by the {kind_name} provider"
                 ));
             }
         };
-        provider("", &self.provider, &self.model, self.base_url.expose());
+        provider(
+            "",
+            Some(self.chat_kind()),
+            &self.model,
+            self.base_url.expose(),
+        );
         provider(
             "fallback_",
-            &self.fallback_provider,
+            self.fallback_provider,
             &self.fallback_model,
             self.fallback_base_url.expose(),
         );
         provider(
             "embedding_",
-            &self.embedding_provider,
+            self.embedding_kind().remote(),
             &self.embedding_model,
             self.embedding_base_url.expose(),
         );
-        if !(self.fallback_provider.is_empty() || kinds.contains(&self.fallback_provider.as_str()))
-        {
-            problems.push(
-                "`llm.fallback_provider`: expected empty, offline, anthropic, openai or openai_compatible"
-                    .into(),
-            );
-        }
-        if !matches!(
-            self.embedding_provider.as_str(),
-            "local" | "hashed" | "openai" | "openai_compatible"
-        ) {
-            problems.push(
-                "`llm.embedding_provider`: expected auto, local, hashed, openai or openai_compatible"
-                    .into(),
-            );
-        }
-        if self.embedding_provider == "local"
-            && !actors::embedder::model_present(std::path::Path::new(&self.local_model_dir))
+        if self.embedding_provider == EmbeddingProvider::Local
+            && !actors::embedder::model_present(Path::new(&self.local_model_dir))
         {
             problems.push(format!(
                 "`llm.local_model_dir`: {:?} does not hold all-MiniLM-L6-v2 ({}); \
@@ -377,7 +432,7 @@ impl LlmSettings {
                 "`llm.embedding_dimensions`: expected {EMBEDDING_DIMENSIONS}, the size of the database's vector columns"
             ));
         }
-        if self.retry_budget_ms > 3_600_000 {
+        if self.retry_budget_ms > Duration::from_secs(3600) {
             problems.push("`llm.retry_budget_ms`: expected milliseconds from 0 to 3600000".into());
         }
         if !(1..=1000).contains(&self.circuit_failures) {
@@ -394,7 +449,8 @@ pub struct MetricsSettings {
     pub require_api_key: bool,
     /// Only admin keys may read the metrics routes.
     pub require_admin_key: bool,
-    pub slow_request_threshold_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub slow_request_threshold_ms: Duration,
 }
 
 /// Per-API-key request budgets, shared by every instance through Redis.
@@ -414,7 +470,8 @@ pub struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct HousekeepingSettings {
     pub enabled: bool,
-    pub interval_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub interval_ms: Duration,
     /// Rows deleted per statement (short transactions, short locks).
     pub purge_batch: u32,
 }
@@ -424,7 +481,8 @@ pub struct HousekeepingSettings {
 #[serde(deny_unknown_fields)]
 pub struct ReminderSettings {
     pub enabled: bool,
-    pub poll_interval_ms: u64,
+    #[serde(with = "duration::millis")]
+    pub poll_interval_ms: Duration,
     /// Connections reserved for the scheduler, outside `database.pool_max_size`.
     pub db_connections: u32,
     /// May carry a token in its path or query, so it is never shown.
@@ -468,7 +526,7 @@ pub struct ActorsSettings {
     pub reminders: ActorSettings,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActorSettings {
     pub mailbox_capacity: usize,
@@ -513,19 +571,37 @@ impl Settings {
             let overlay = parse_toml(&text, &path.display().to_string())?;
             merge(&mut table, overlay, "")?;
         }
+        // Which variable set a key, to name it when the key's type refuses the value.
+        let mut set_by: BTreeMap<String, &str> = BTreeMap::new();
         for (var, key) in ENV_KEYS {
             if let Some(raw) = env.get(*var) {
                 set_from_env(&mut table, key, raw, var)?;
+                set_by.insert((*key).to_owned(), var);
             }
         }
         for (var, raw) in &env {
             if let Some(path) = var.strip_prefix(ENV_PREFIX) {
                 let key = path.to_ascii_lowercase().replace("__", ".");
                 set_from_env(&mut table, &key, raw, var)?;
+                set_by.insert(key, var);
+            }
+        }
+        if let Some(filter) = env.get("RUST_LOG").filter(|f| !f.trim().is_empty()) {
+            // Logging would silently fall back to LOG_LEVEL.
+            if let Err(e) = tracing_subscriber::EnvFilter::try_new(filter) {
+                return Err(ConfigError(format!(
+                    "RUST_LOG={filter:?}: not a tracing filter ({e})"
+                )));
             }
         }
         let mut settings: Settings = serde_path_to_error::deserialize(Value::Table(table))
-            .map_err(|e| ConfigError(format!("`{}`: {}", e.path(), e.inner())))?;
+            .map_err(|e| {
+                let key = e.path().to_string();
+                match set_by.get(&key) {
+                    Some(var) => ConfigError(format!("{var}: `{key}`: {}", e.inner())),
+                    None => ConfigError(format!("`{key}`: {}", e.inner())),
+                }
+            })?;
         settings.normalise();
         settings.validate()?;
         Ok(settings)
@@ -533,9 +609,6 @@ impl Settings {
 
     fn normalise(&mut self) {
         self.log.level = self.log.level.trim().to_ascii_lowercase();
-        self.llm.provider = self.llm.provider.trim().to_ascii_lowercase();
-        self.llm.fallback_provider = self.llm.fallback_provider.trim().to_ascii_lowercase();
-        self.llm.embedding_provider = self.llm.embedding_provider.trim().to_ascii_lowercase();
         self.llm.resolve();
         self.run_mode = self.run_mode.trim().to_ascii_lowercase();
         self.api.api_keys.retain(|k| !k.is_empty());
@@ -634,7 +707,7 @@ impl Settings {
             ),
         ] {
             check(
-                (1..=3_600_000).contains(&v),
+                (Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&v),
                 &format!("`{name}`: expected milliseconds from 1 to 3600000"),
             );
         }
@@ -680,13 +753,6 @@ impl Settings {
             "`api.body_limit_bytes`: expected at least 1024",
         );
         check(
-            matches!(
-                self.llm.provider.as_str(),
-                "offline" | "anthropic" | "openai" | "openai_compatible"
-            ),
-            "`llm.provider`: expected offline, anthropic, openai or openai_compatible",
-        );
-        check(
             valid_log_level(&self.log.level),
             &format!(
                 "`log.level` (LOG_LEVEL): {:?} is not error, warn, info, debug, trace, off \
@@ -723,7 +789,8 @@ impl Settings {
             "`rate_limit.burst`: expected 0 (a minute's budget) to 1000000",
         );
         check(
-            (1_000..=86_400_000).contains(&self.housekeeping.interval_ms),
+            (Duration::from_secs(1)..=Duration::from_secs(86_400))
+                .contains(&self.housekeeping.interval_ms),
             "`housekeeping.interval_ms`: expected 1000 to 86400000",
         );
         check(
@@ -777,54 +844,44 @@ impl Settings {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 
-    /// Every secret setting by key with its real value, only to tell whether
-    /// one changed (the redacted rendering hides that); never to be shown.
-    pub(crate) fn secret_values(&self) -> Vec<(&'static str, String)> {
-        let keys: Vec<&str> = self.api.api_keys.iter().map(Secret::expose).collect();
-        vec![
-            ("api.api_keys", keys.join("\n")),
-            (
-                "api.api_key_secret",
-                self.api.api_key_secret.expose().into(),
-            ),
-            ("api.admin_api_keys", self.admin_api_keys().join("\n")),
-            ("database.url", self.database.url.expose().into()),
-            (
-                "database.replica_url",
-                self.database.replica_url.expose().into(),
-            ),
-            ("cache.url", self.cache.url.expose().into()),
-            ("llm.base_url", self.llm.base_url.expose().into()),
-            (
-                "llm.fallback_base_url",
-                self.llm.fallback_base_url.expose().into(),
-            ),
-            (
-                "llm.embedding_base_url",
-                self.llm.embedding_base_url.expose().into(),
-            ),
-            (
-                "llm.anthropic_api_key",
-                self.llm.anthropic_api_key.expose().into(),
-            ),
-            (
-                "llm.openai_api_key",
-                self.llm.openai_api_key.expose().into(),
-            ),
-            (
-                "llm.openai_compatible_api_key",
-                self.llm.openai_compatible_api_key.expose().into(),
-            ),
-            (
-                "reminders.webhook_url",
-                self.reminders.webhook_url.expose().into(),
-            ),
-        ]
+    /// Every setting by dotted key with its real value, secrets included,
+    /// so that a changed secret can be told (the redacted rendering hides
+    /// it). Only to compare: never to be shown or logged.
+    pub(crate) fn values_to_compare(&self) -> BTreeMap<String, Json> {
+        revealing_secrets(|| dotted(self))
     }
 
     pub fn slow_request_threshold(&self) -> Duration {
-        Duration::from_millis(self.metrics.slow_request_threshold_ms)
+        self.metrics.slow_request_threshold_ms
     }
+}
+
+/// `{"a": {"b": 1}}` → `{"a.b": 1}`: the keys as written in the TOML file.
+pub(crate) fn dotted(value: &impl Serialize) -> BTreeMap<String, Json> {
+    fn walk(prefix: &str, v: Json, out: &mut BTreeMap<String, Json>) {
+        match v {
+            Json::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_owned(), leaf);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        serde_json::to_value(value).unwrap_or_default(),
+        &mut out,
+    );
+    out
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<Table, ConfigError> {
@@ -859,9 +916,12 @@ fn set_from_env(table: &mut Table, key: &str, raw: &str, var: &str) -> Result<()
             let bad =
                 |expected: &str| ConfigError(format!("{var}={raw:?}: `{key}` expects {expected}"));
             *slot = match slot {
-                Value::Integer(_) => {
-                    Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?)
-                }
+                Value::Integer(_) => match raw.trim().parse() {
+                    Ok(n) => Value::Integer(n),
+                    // "250ms" for a duration; any other key's type refuses it.
+                    Err(_) if duration::has_units(raw) => Value::String(raw.trim().to_owned()),
+                    Err(_) => return Err(bad("a whole number")),
+                },
                 Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
                 Value::Boolean(_) => {
                     Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
@@ -1083,14 +1143,24 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(s.llm.provider, "anthropic");
-        assert_eq!(s.llm.api_key_for("anthropic").expose(), "sk-ant");
+        assert_eq!(s.llm.provider, ChatProvider::Kind(ProviderKind::Anthropic));
+        assert_eq!(
+            s.llm.fallback_provider,
+            Some(ProviderKind::OpenAiCompatible)
+        );
+        assert_eq!(
+            s.llm.api_key_for(ProviderKind::Anthropic).expose(),
+            "sk-ant"
+        );
         let offline = load(&[
             ("OPENAI_API_KEY", "sk-x"),
             ("HEALTH_AGENT__LLM__PROVIDER", "offline"),
         ])
         .unwrap();
-        assert_eq!(offline.llm.provider, "offline");
+        assert_eq!(
+            offline.llm.provider,
+            ChatProvider::Kind(ProviderKind::Offline)
+        );
     }
 
     #[test]
@@ -1098,18 +1168,18 @@ mod tests {
         let hashed = ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "hashed");
         let a = load(&[("ANTHROPIC_API_KEY", "sk-ant"), hashed]).unwrap();
         assert_eq!(
-            (a.llm.provider.as_str(), a.llm.model.as_str()),
+            (a.llm.provider.to_string().as_str(), a.llm.model.as_str()),
             ("anthropic", DEFAULT_ANTHROPIC_MODEL)
         );
-        assert_eq!(a.llm.embedding_provider, "hashed");
+        assert_eq!(a.llm.embedding_provider, EmbeddingProvider::Hashed);
         let o = load(&[("OPENAI_API_KEY", "sk-x")]).unwrap();
         assert_eq!(
-            (o.llm.provider.as_str(), o.llm.model.as_str()),
+            (o.llm.provider.to_string().as_str(), o.llm.model.as_str()),
             ("openai", DEFAULT_OPENAI_MODEL)
         );
         assert_eq!(
             (
-                o.llm.embedding_provider.as_str(),
+                o.llm.embedding_provider.to_string().as_str(),
                 o.llm.embedding_model.as_str()
             ),
             ("openai", DEFAULT_OPENAI_EMBEDDING_MODEL)
@@ -1121,10 +1191,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(pinned.llm.model, "gpt-4.1");
-        assert_eq!(pinned.llm.embedding_provider, "hashed");
+        assert_eq!(pinned.llm.embedding_provider, EmbeddingProvider::Hashed);
         let none = load(&[("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent")]).unwrap();
-        assert_eq!(none.llm.provider, "offline");
-        assert_eq!(none.llm.embedding_provider, "hashed");
+        assert_eq!(none.llm.provider, ChatProvider::Kind(ProviderKind::Offline));
+        assert_eq!(none.llm.embedding_provider, EmbeddingProvider::Hashed);
         let e = load(&[
             ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "local"),
             ("HEALTH_AGENT__LLM__LOCAL_MODEL_DIR", "/nonexistent"),
@@ -1194,6 +1264,78 @@ mod tests {
     }
 
     #[test]
+    fn durations_take_units_and_render_in_their_keys_unit() {
+        let s = load(&[
+            ("SLOW_REQUEST_THRESHOLD_MS", "250ms"),
+            ("HEALTH_AGENT__API__KEEP_ALIVE_SECS", "2m"),
+            ("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "45"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                s.metrics.slow_request_threshold_ms,
+                s.api.keep_alive_secs,
+                s.database.queue_timeout_ms
+            ),
+            (
+                Duration::from_millis(250),
+                Duration::from_secs(120),
+                Duration::from_millis(45)
+            )
+        );
+        let text = s.redacted_toml();
+        for line in [
+            "slow_request_threshold_ms = 250\n",
+            "keep_alive_secs = 120\n",
+            "queue_timeout_ms = 45\n",
+        ] {
+            assert!(text.contains(line), "{line}");
+        }
+        let e = load(&[("HEALTH_AGENT__API__SHUTDOWN_TIMEOUT_SECS", "1500ms")])
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("HEALTH_AGENT__API__SHUTDOWN_TIMEOUT_SECS")
+                && e.contains("api.shutdown_timeout_secs")
+                && e.contains("whole number of seconds"),
+            "{e}"
+        );
+        // Units are for durations only; the range checks still apply.
+        let e = load(&[("API_PORT", "5s")]).unwrap_err().0;
+        assert!(e.contains("API_PORT") && e.contains("api.port"), "{e}");
+        let e = load(&[("SLOW_REQUEST_THRESHOLD_MS", "2h")]).unwrap_err().0;
+        assert!(e.contains("metrics.slow_request_threshold_ms"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_provider_kind_names_its_key_and_variable() {
+        for (var, raw) in [
+            ("HEALTH_AGENT__LLM__PROVIDER", "antropic"),
+            ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "auto"),
+            ("HEALTH_AGENT__LLM__EMBEDDING_PROVIDER", "ollama"),
+        ] {
+            let e = load(&[(var, raw)]).unwrap_err().0;
+            let key = var["HEALTH_AGENT__".len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            assert!(e.contains(var) && e.contains(&format!("`{key}`")), "{e}");
+            assert!(e.contains(raw), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_log_format_or_rust_log_filter_is_an_error() {
+        let e = load(&[("LOG_FORMAT", "jsno")]).unwrap_err().0;
+        assert!(
+            e.contains("LOG_FORMAT") && e.contains("log.format") && e.contains("json"),
+            "{e}"
+        );
+        let e = load(&[("RUST_LOG", "info,actors=loud")]).unwrap_err().0;
+        assert!(e.contains("RUST_LOG"), "{e}");
+        assert!(load(&[("RUST_LOG", "info,actors=debug")]).is_ok());
+    }
+
+    #[test]
     fn a_malformed_database_url_is_rejected() {
         let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().0;
         assert!(e.contains("DATABASE_URL"), "{e}");
@@ -1207,7 +1349,7 @@ mod tests {
             "https://hooks.example/t0ken"
         );
         assert!(s.reminders.enabled);
-        assert_eq!(s.reminders.poll_interval_ms, 1000);
+        assert_eq!(s.reminders.poll_interval_ms, Duration::from_secs(1));
         assert!(!s.redacted_toml().contains("t0ken"));
         let e = load(&[("REMINDER_WEBHOOK_URL", "ftp://x")]).unwrap_err().0;
         assert!(e.contains("REMINDER_WEBHOOK_URL"), "{e}");

@@ -3,7 +3,6 @@
 //! runs this loop; an advisory lock lets one purge at a time.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actors::db::ops::PurgeIdempotencyKeys;
 use actors::db::{DbHandle, DbShared};
@@ -18,7 +17,7 @@ pub fn spawn(settings: HousekeepingSettings, db: Arc<DbShared>) {
     }
     let db = DbHandle::start(db);
     actix::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms));
+        let mut tick = tokio::time::interval(settings.interval_ms);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

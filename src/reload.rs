@@ -1,9 +1,9 @@
 //! Live tuning: `SIGHUP` and `POST /api/v1/admin/reload` re-read the
 //! configuration as at start-up (`Settings::load`: the files and the process
-//! environment) and apply what can change without a restart: every mailbox
-//! capacity, the slow-request threshold and the database pool sizes. Other
-//! changed settings are reported as needing a restart and left as they are.
-//! An invalid configuration changes nothing.
+//! environment) and apply its `LiveSettings`: every resizable mailbox, the
+//! database pool sizes and queue timeout, the slow-request threshold and the
+//! rate limits. Any other changed setting is reported as needing a restart
+//! and left as it is. An invalid configuration changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,25 +12,9 @@ use std::sync::PoisonError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{dotted, ConfigError, Settings};
 use crate::error::now_rfc3339;
 use crate::state::Shared;
-
-/// The settings a reload applies to the running process.
-pub const LIVE_KEYS: &[&str] = &[
-    "actors.db.mailbox_capacity",
-    "actors.cache.mailbox_capacity",
-    "actors.llm.mailbox_capacity",
-    "actors.metrics.mailbox_capacity",
-    "actors.reminders.mailbox_capacity",
-    "metrics.slow_request_threshold_ms",
-    "database.pool_max_size",
-    "database.pool_min_idle",
-    "database.queue_timeout_ms",
-    "rate_limit.per_minute",
-    "rate_limit.chat_per_minute",
-    "rate_limit.burst",
-];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
@@ -77,62 +61,44 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     let (applied, restart_required) = diff(&running, new);
-    let changed = |key: &str| applied.contains_key(key);
+    let (old, live) = (running.live(), new.live());
 
     // The one step that can fail goes first, so a failure changes nothing.
-    if changed("database.pool_max_size") || changed("database.pool_min_idle") {
-        let d = &new.database;
+    let (d, new_d) = (old.database, live.database);
+    if (d.pool_max_size, d.pool_min_idle) != (new_d.pool_max_size, new_d.pool_min_idle) {
         shared
             .db
-            .resize_pools(d.pool_max_size, d.pool_min_idle)
+            .resize_pools(new_d.pool_max_size, new_d.pool_min_idle)
             .map_err(|e| ConfigError(format!("`database.pool_max_size`: {e}")))?;
-        running.database.pool_max_size = d.pool_max_size;
-        running.database.pool_min_idle = d.pool_min_idle;
     }
-    if changed("database.queue_timeout_ms") {
-        let ms = new.database.queue_timeout_ms;
-        shared
-            .db
-            .set_queue_timeout(std::time::Duration::from_millis(ms));
-        running.database.queue_timeout_ms = ms;
+    if d.queue_timeout_ms != new_d.queue_timeout_ms {
+        shared.db.set_queue_timeout(new_d.queue_timeout_ms);
     }
-    let a = &new.actors;
-    for (key, gate, capacity) in [
-        ("actors.db.mailbox_capacity", shared.db.gate(), a.db),
-        (
-            "actors.cache.mailbox_capacity",
-            shared.cache.gate(),
-            a.cache,
-        ),
-        ("actors.llm.mailbox_capacity", shared.llm.gate(), a.llm),
-        (
-            "actors.metrics.mailbox_capacity",
-            shared.metrics.gate(),
-            a.metrics,
-        ),
-        (
-            "actors.reminders.mailbox_capacity",
-            &shared.reminders,
-            a.reminders,
-        ),
+    let (a, new_a) = (old.actors, live.actors);
+    for (gate, was, now) in [
+        (shared.db.gate(), a.db, new_a.db),
+        (shared.cache.gate(), a.cache, new_a.cache),
+        (shared.llm.gate(), a.llm, new_a.llm),
+        (shared.metrics.gate(), a.metrics, new_a.metrics),
+        (&shared.reminders, a.reminders, new_a.reminders),
     ] {
-        if changed(key) {
-            gate.resize(capacity.mailbox_capacity);
+        if was != now {
+            gate.resize(now.mailbox_capacity);
         }
     }
-    if changed("actors.reminders.mailbox_capacity") {
-        shared.reminders_db.resize(a.reminders.mailbox_capacity + 1);
+    if a.reminders != new_a.reminders {
+        shared
+            .reminders_db
+            .resize(new_a.reminders.mailbox_capacity + 1);
     }
-    running.actors = a.clone();
-    if changed("metrics.slow_request_threshold_ms") {
-        let ms = new.metrics.slow_request_threshold_ms;
-        shared.set_slow_threshold_ms(ms);
-        running.metrics.slow_request_threshold_ms = ms;
+    if old.metrics != live.metrics {
+        let threshold = live.metrics.slow_request_threshold_ms;
+        shared.set_slow_threshold_ms(threshold.as_millis() as u64);
     }
-    if running.rate_limit != new.rate_limit {
-        shared.rate_limiter.set(&new.rate_limit);
-        running.rate_limit = new.rate_limit;
+    if old.rate_limit != live.rate_limit {
+        shared.rate_limiter.set(&live.rate_limit);
     }
+    running.set_live(&live);
     Ok(ReloadReport {
         applied,
         restart_required,
@@ -140,65 +106,38 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
     })
 }
 
-/// The changed settings, split into live ones (old and new values) and the
-/// names of those that need a restart. Secrets are compared by value but
-/// only ever named.
+/// The changed settings: live ones with their old and new values, and the
+/// names of the others, which need a restart. Those are found by giving the
+/// running settings the new live values: what still differs is not live.
+/// Secrets are compared by value (`values_to_compare`) but only ever named.
 fn diff(running: &Settings, new: &Settings) -> (BTreeMap<String, Change>, Vec<String>) {
-    let (old_flat, new_flat) = (flatten(running), flatten(new));
-    let mut applied = BTreeMap::new();
-    let mut restart = BTreeSet::new();
-    let keys: BTreeSet<&String> = old_flat.keys().chain(new_flat.keys()).collect();
-    for key in keys {
-        let (old, new) = (old_flat.get(key), new_flat.get(key));
-        if old == new {
-            continue;
-        }
-        if LIVE_KEYS.contains(&key.as_str()) {
-            applied.insert(
-                key.clone(),
-                Change {
-                    old: old.cloned().unwrap_or(Value::Null),
-                    new: new.cloned().unwrap_or(Value::Null),
-                },
-            );
-        } else {
-            restart.insert(key.clone());
-        }
-    }
-    for ((key, old), (_, new)) in running.secret_values().into_iter().zip(new.secret_values()) {
-        if old != new {
-            restart.insert(key.to_owned());
-        }
-    }
-    (applied, restart.into_iter().collect())
+    let (old_live, new_live) = (dotted(&running.live()), dotted(&new.live()));
+    let applied = changed(&old_live, &new_live)
+        .map(|key| {
+            let value = |m: &BTreeMap<String, Value>| m.get(key).cloned().unwrap_or(Value::Null);
+            let change = Change {
+                old: value(&old_live),
+                new: value(&new_live),
+            };
+            (key.to_owned(), change)
+        })
+        .collect();
+    let mut kept = running.clone();
+    kept.set_live(&new.live());
+    let (kept, new) = (kept.values_to_compare(), new.values_to_compare());
+    let restart = changed(&kept, &new).map(str::to_owned).collect();
+    (applied, restart)
 }
 
-/// `{"a": {"b": 1}}` → `{"a.b": 1}`, from the redacted rendering.
-fn flatten(settings: &Settings) -> BTreeMap<String, Value> {
-    fn walk(prefix: &str, v: Value, out: &mut BTreeMap<String, Value>) {
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            leaf => {
-                out.insert(prefix.to_owned(), leaf);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(
-        "",
-        serde_json::to_value(settings).unwrap_or(Value::Null),
-        &mut out,
-    );
-    out
+/// The keys whose values differ, in order.
+fn changed<'a>(
+    old: &'a BTreeMap<String, Value>,
+    new: &'a BTreeMap<String, Value>,
+) -> impl Iterator<Item = &'a str> {
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .filter(move |k| old.get(*k) != new.get(*k))
+        .map(String::as_str)
 }
 
 fn log(report: &ReloadReport) {
@@ -284,5 +223,139 @@ mod tests {
     fn nothing_changed_reports_nothing() {
         let (applied, restart) = diff(&load(&[]), &load(&[]));
         assert!(applied.is_empty() && restart.is_empty());
+    }
+
+    fn env_name(key: &str) -> String {
+        format!(
+            "HEALTH_AGENT__{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+
+    /// Whatever `LiveSettings` holds is applied, under the key and with the
+    /// value `Settings` renders, and needs no restart.
+    #[test]
+    fn every_live_setting_is_applied_under_its_own_key() {
+        let old = load(&[]);
+        let live = dotted(&old.live());
+        assert_eq!(
+            live.keys().collect::<Vec<_>>(),
+            [
+                "actors.cache.mailbox_capacity",
+                "actors.db.mailbox_capacity",
+                "actors.llm.mailbox_capacity",
+                "actors.metrics.mailbox_capacity",
+                "actors.reminders.mailbox_capacity",
+                "database.pool_max_size",
+                "database.pool_min_idle",
+                "database.queue_timeout_ms",
+                "metrics.slow_request_threshold_ms",
+                "rate_limit.burst",
+                "rate_limit.chat_per_minute",
+                "rate_limit.per_minute",
+            ]
+        );
+        let rendered = dotted(&old);
+        for (key, value) in &live {
+            assert_eq!(rendered.get(key), Some(value), "{key}");
+        }
+        let raised: Vec<(String, String)> = live
+            .iter()
+            .map(|(key, v)| (env_name(key), (v.as_u64().unwrap() + 1).to_string()))
+            .collect();
+        let raised: Vec<(&str, &str)> = raised
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let new = load(&raised);
+        let (applied, restart) = diff(&old, &new);
+        assert!(restart.is_empty(), "{restart:?}");
+        assert_eq!(
+            applied.keys().collect::<Vec<_>>(),
+            live.keys().collect::<Vec<_>>()
+        );
+        let mut kept = old.clone();
+        kept.set_live(&new.live());
+        assert_eq!(kept.live(), new.live());
+    }
+
+    #[test]
+    fn durations_with_units_compare_by_value() {
+        let old = load(&[]);
+        let same = load(&[
+            ("SLOW_REQUEST_THRESHOLD_MS", "3s"),
+            ("HEALTH_AGENT__API__KEEP_ALIVE_SECS", "75s"),
+        ]);
+        assert_eq!(diff(&old, &same), (BTreeMap::new(), Vec::new()));
+        let new = load(&[("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "1s")]);
+        let (applied, _) = diff(&old, &new);
+        assert_eq!(
+            applied["database.queue_timeout_ms"],
+            Change {
+                old: 40.into(),
+                new: 1000.into()
+            }
+        );
+    }
+
+    /// Every text setting, whatever its type: a change is named, and what
+    /// the redacted rendering hides (a `Secret`, a `ConnUrl`'s password)
+    /// is compared by value but never shown. A new secret field is covered
+    /// without being listed anywhere.
+    #[test]
+    fn a_change_to_any_text_setting_is_named_and_no_secret_is_shown() {
+        let defaults = load(&[]);
+        let mut hidden = Vec::new();
+        for (key, value) in dotted(&defaults) {
+            if !(value.is_string() || value.is_array()) {
+                continue;
+            }
+            // The first form the key's checks accept (URLs need their scheme).
+            let loaded = [
+                "postgres://u:{}@h/x",
+                "redis://:{}@h:6379/0",
+                "http://u:{}@h/",
+            ]
+            .into_iter()
+            .find_map(|form| {
+                let with = |tag: &str| {
+                    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+                    let vars = [
+                        ("API_KEYS".to_owned(), "k1".to_owned()),
+                        (env_name(&key), form.replace("{}", tag)),
+                    ];
+                    Settings::from_sources(&dir, vars).ok()
+                };
+                Some((with("pw-old-x")?, with("pw-new-y")?))
+            });
+            let Some((old, new)) = loaded else {
+                continue; // an enumerated setting (run_mode, log, providers)
+            };
+            let (applied, restart) = diff(&old, &new);
+            assert!(restart.contains(&key), "{key}: {restart:?}");
+            let shown = serde_json::to_string(&(&applied, &restart)).unwrap();
+            assert!(
+                !shown.contains("pw-old") && !shown.contains("pw-new"),
+                "{shown}"
+            );
+            if dotted(&old).get(&key) == dotted(&new).get(&key) {
+                hidden.push(key);
+            }
+        }
+        // The test reaches hidden settings of each kind (not a list it relies on).
+        for secret in [
+            "api.api_keys",
+            "api.api_key_secret",
+            "api.admin_api_keys",
+            "database.url",
+            "database.replica_url",
+            "cache.url",
+            "llm.anthropic_api_key",
+            "llm.openai_compatible_api_key",
+            "llm.embedding_base_url",
+            "reminders.webhook_url",
+        ] {
+            assert!(hidden.iter().any(|k| k == secret), "{secret}: {hidden:?}");
+        }
     }
 }

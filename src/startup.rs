@@ -8,11 +8,11 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Compress};
 use actix_web::{http, web, App, HttpServer};
-use actors::cache::{CacheConfig, CacheShared};
-use actors::db::{DbConfig, DbShared};
-use actors::llm::{LlmConfig, LlmShared, ProviderConfig, ProviderKind};
+use actors::cache::CacheShared;
+use actors::db::DbShared;
+use actors::llm::LlmShared;
 use actors::metrics::MetricsHandle;
-use actors::reminders::{ReminderConfig, ReminderSchedulerHandle};
+use actors::reminders::ReminderSchedulerHandle;
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use utoipa_actix_web::AppExt as _;
@@ -66,9 +66,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check_serving()?;
         let prometheus = prometheus()?;
-        let db = DbShared::start(&db_config(&settings)).context("database settings")?;
-        let cache = CacheShared::start(&cache_config(&settings)).context("cache settings")?;
-        let llm = LlmShared::new(&llm_config(&settings)).context("llm settings")?;
+        let db = DbShared::start(&settings.db_config()).context("database settings")?;
+        let cache = CacheShared::start(&settings.cache_config()).context("cache settings")?;
+        let llm = LlmShared::new(&settings.llm_config()).context("llm settings")?;
         let (chat_provider, chat_model) = llm.chat_model();
         tracing::info!(
             chat_provider,
@@ -175,12 +175,12 @@ impl Application {
         .workers(workers)
         // Our own handler drains first (lifecycle::Shutdown).
         .disable_signals()
-        .shutdown_timeout(s.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(s.keep_alive_secs))
+        .shutdown_timeout(s.shutdown_timeout_secs.as_secs())
+        .keep_alive(s.keep_alive_secs)
         // actix counts this per worker; the setting is for the process.
         .max_connections(max_connections.div_ceil(workers).max(1))
-        .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
-        .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
+        .client_request_timeout(s.client_request_timeout_ms)
+        .client_disconnect_timeout(s.client_disconnect_timeout_ms)
         // One callback: a second `on_connect` would replace the first.
         .on_connect(move |_, ext| {
             ext.insert(connections.opened());
@@ -193,7 +193,7 @@ impl Application {
         // Once per process, on its own arbiter; instances share the work
         // through the database.
         let reminders = if shared.settings.reminders.enabled {
-            let cfg = reminder_config(&shared.settings);
+            let cfg = shared.settings.reminder_config();
             let gate = shared.reminders.clone();
             // Connections and permits of its own: HTTP load saturating the
             // db gate and pool cannot make polls fail.
@@ -227,8 +227,8 @@ impl Application {
             lifecycle: Arc::clone(&shared.lifecycle),
             server: server.handle(),
             listener: listener_control,
-            drain_delay: Duration::from_millis(shared.settings.api.drain_delay_ms),
-            timeout: Duration::from_secs(shared.settings.api.shutdown_timeout_secs),
+            drain_delay: shared.settings.api.drain_delay_ms,
+            timeout: shared.settings.api.shutdown_timeout_secs,
         };
 
         crate::housekeeping::spawn(shared.settings.housekeeping, Arc::clone(&shared.db));
@@ -403,48 +403,6 @@ fn cors(origins: &[String]) -> Cors {
     })
 }
 
-pub fn db_config(s: &Settings) -> DbConfig {
-    let d = &s.database;
-    DbConfig {
-        url: d.url.expose().to_owned(),
-        replica_url: Some(d.replica_url.expose().to_owned()).filter(|u| !u.is_empty()),
-        pool_max_size: d.pool_max_size,
-        pool_min_idle: d.pool_min_idle,
-        connection_timeout: Duration::from_millis(d.connection_timeout_ms),
-        queue_timeout: Duration::from_millis(d.queue_timeout_ms),
-        query_timeout: Duration::from_millis(d.query_timeout_ms),
-        test_on_checkout: d.test_on_checkout,
-        mailbox_capacity: s.actors.db.mailbox_capacity,
-        probe_interval: Duration::from_millis(d.probe_interval_ms),
-        probe_timeout: Duration::from_millis(d.probe_timeout_ms),
-        replica_max_lag: Duration::from_millis(d.replica_max_lag_ms),
-    }
-}
-
-pub fn reminder_config(s: &Settings) -> ReminderConfig {
-    let r = &s.reminders;
-    ReminderConfig {
-        poll_interval: Duration::from_millis(r.poll_interval_ms),
-        webhook_url: Some(r.webhook_url.expose().to_owned()).filter(|u| !u.is_empty()),
-    }
-}
-
-fn cache_config(s: &Settings) -> CacheConfig {
-    let c = &s.cache;
-    CacheConfig {
-        enabled: c.enabled,
-        url: c.url.expose().to_owned(),
-        namespace: c.namespace.clone(),
-        pool_max_size: c.pool_max_size,
-        op_timeout: Duration::from_millis(c.op_timeout_ms),
-        mailbox_capacity: s.actors.cache.mailbox_capacity,
-        l1_ttl: Duration::from_millis(c.l1_ttl_ms),
-        l1_max_entries: c.l1_max_entries,
-        circuit_failures: c.circuit_failures,
-        circuit_open: Duration::from_millis(c.circuit_open_ms),
-    }
-}
-
 /// Refuses to start when stored memories or saved meals were embedded by
 /// another model than the configured one: comparing vectors of two models
 /// is noise. A database that cannot be asked now is not a reason to stay
@@ -478,56 +436,5 @@ pub async fn check_embedding_models(db: &Arc<DbShared>, current: &str) -> anyhow
             tracing::warn!("could not check which models embedded the stored memories (timed out)");
             Ok(())
         }
-    }
-}
-
-pub fn llm_config(s: &Settings) -> LlmConfig {
-    let l = &s.llm;
-    // Validated at load: an unknown kind cannot get here; offline is the safe reading.
-    let provider = |kind: &str, model: &str, url: &str| {
-        let kind = ProviderKind::parse(kind).unwrap_or(ProviderKind::Offline);
-        ProviderConfig {
-            kind,
-            model: model.to_owned(),
-            base_url: url.to_owned(),
-            api_key: match kind {
-                ProviderKind::Offline => String::new(),
-                _ => l.api_key_for(kind.name()).expose().to_owned(),
-            },
-        }
-    };
-    LlmConfig {
-        timeout: Duration::from_millis(l.timeout_ms),
-        mailbox_capacity: s.actors.llm.mailbox_capacity,
-        primary: provider(&l.provider, &l.model, l.base_url.expose()),
-        fallback: (!l.fallback_provider.is_empty()).then(|| {
-            provider(
-                &l.fallback_provider,
-                &l.fallback_model,
-                l.fallback_base_url.expose(),
-            )
-        }),
-        embeddings: matches!(
-            l.embedding_provider.as_str(),
-            "openai" | "openai_compatible"
-        )
-        .then(|| {
-            provider(
-                &l.embedding_provider,
-                &l.embedding_model,
-                l.embedding_base_url.expose(),
-            )
-        }),
-        local_model_dir: (l.embedding_provider == "local")
-            .then(|| std::path::PathBuf::from(&l.local_model_dir)),
-        embedder: actors::embedder::EmbedderConfig {
-            threads: l.embedder_threads,
-            mailbox_capacity: s.actors.embedder.mailbox_capacity,
-            max_batch: l.embedder_max_batch,
-        },
-        embedding_dimensions: l.embedding_dimensions,
-        retry_budget: Duration::from_millis(l.retry_budget_ms),
-        circuit_failures: l.circuit_failures,
-        circuit_open: Duration::from_millis(l.circuit_open_ms),
     }
 }

@@ -57,7 +57,7 @@ impl Shared {
         prometheus: PrometheusHandle,
     ) -> Self {
         let api_keys = ApiKeys::with_admins(settings.api_keys(), settings.admin_api_keys());
-        let slow = settings.metrics.slow_request_threshold_ms;
+        let slow = settings.slow_request_threshold().as_millis() as u64;
         let settings_rate_limit = settings.rate_limit;
         let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
         let reminders_db = Gate::new(

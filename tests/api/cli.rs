@@ -36,6 +36,23 @@ fn a_misspelt_log_level_exits_2_instead_of_silencing_the_logs() {
 }
 
 #[test]
+fn a_misspelt_log_format_or_provider_exits_2_naming_the_variable() {
+    for (var, raw, key) in [
+        ("LOG_FORMAT", "jsno", "log.format"),
+        ("HEALTH_AGENT__LLM__PROVIDER", "antropic", "llm.provider"),
+    ] {
+        let out = bin()
+            .args(["config", "check"])
+            .env(var, raw)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var) && err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn config_check_prints_the_effective_settings_without_secrets() {
     let out = bin()
         .args(["config", "check"])

@@ -520,7 +520,7 @@ async fn the_settings_wire_the_configured_providers() {
             ("HEALTH_AGENT__LLM__FALLBACK_PROVIDER", "offline".into()),
         ],
     );
-    let cfg = health_agent::startup::llm_config(&settings);
+    let cfg = settings.llm_config();
     let llm = llm(cfg);
 
     let c = llm.complete(chat("configured")).await.unwrap();
