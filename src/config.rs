@@ -522,7 +522,6 @@ pub struct ActorsSettings {
     pub cache: ActorSettings,
     pub llm: ActorSettings,
     pub embedder: ActorSettings,
-    pub metrics: ActorSettings,
     pub reminders: ActorSettings,
 }
 
@@ -716,7 +715,6 @@ impl Settings {
             ("actors.cache", self.actors.cache),
             ("actors.llm", self.actors.llm),
             ("actors.embedder", self.actors.embedder),
-            ("actors.metrics", self.actors.metrics),
             ("actors.reminders", self.actors.reminders),
         ] {
             check(

@@ -79,17 +79,13 @@ pub fn apply(shared: &Shared, new: &Settings) -> Result<ReloadReport, ConfigErro
         (shared.db.gate(), a.db, new_a.db),
         (shared.cache.gate(), a.cache, new_a.cache),
         (shared.llm.gate(), a.llm, new_a.llm),
-        (shared.metrics.gate(), a.metrics, new_a.metrics),
-        (&shared.reminders, a.reminders, new_a.reminders),
     ] {
         if was != now {
             gate.resize(now.mailbox_capacity);
         }
     }
     if a.reminders != new_a.reminders {
-        shared
-            .reminders_db
-            .resize(new_a.reminders.mailbox_capacity + 1);
+        shared.reminders.resize(new_a.reminders.mailbox_capacity);
     }
     if old.metrics != live.metrics {
         let threshold = live.metrics.slow_request_threshold_ms;
@@ -244,7 +240,6 @@ mod tests {
                 "actors.cache.mailbox_capacity",
                 "actors.db.mailbox_capacity",
                 "actors.llm.mailbox_capacity",
-                "actors.metrics.mailbox_capacity",
                 "actors.reminders.mailbox_capacity",
                 "database.pool_max_size",
                 "database.pool_min_idle",

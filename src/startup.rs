@@ -78,7 +78,7 @@ impl Application {
             "language models"
         );
         check_embedding_models(&db, &llm.embedding_model()).await?;
-        let metrics = MetricsHandle::start(settings.actors.metrics.mailbox_capacity);
+        let metrics = MetricsHandle::start();
         actors::lograte::spawn_flusher();
         // Prometheus' histograms grow until upkeep runs.
         let upkeep = prometheus.clone();
@@ -194,13 +194,13 @@ impl Application {
         // through the database.
         let reminders = if shared.settings.reminders.enabled {
             let cfg = shared.settings.reminder_config();
-            let gate = shared.reminders.clone();
+            let gate = shared.reminders.work.clone();
             // Connections and permits of its own: HTTP load saturating the
             // db gate and pool cannot make polls fail.
             let db = shared
                 .db
                 .reserved(
-                    shared.reminders_db.clone(),
+                    shared.reminders.db.clone(),
                     shared.settings.reminders.db_connections,
                 )
                 .context("reminders.db_connections")?;
@@ -294,13 +294,12 @@ impl Application {
         if let Some(scheduler) = &self.reminders {
             scheduler.stop();
         }
-        if let Some(summary) = self.shared.metrics.flush().await {
-            tracing::info!(
-                requests = summary.total,
-                errors = summary.errors,
-                "server stopped"
-            );
-        }
+        let summary = self.shared.metrics.summary();
+        tracing::info!(
+            requests = summary.total,
+            errors = summary.errors,
+            "server stopped"
+        );
         result
     }
 }

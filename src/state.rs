@@ -10,6 +10,7 @@ use actors::db::{DbHandle, DbShared};
 use actors::gate::Gate;
 use actors::llm::{LlmHandle, LlmShared};
 use actors::metrics::MetricsHandle;
+use actors::reminders::ReminderGates;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
@@ -32,14 +33,11 @@ pub struct Shared {
     pub llm: Arc<LlmShared>,
     pub metrics: MetricsHandle,
     pub prometheus: PrometheusHandle,
-    /// The reminder scheduler's gate (its claims and deliveries), for metrics.
-    pub reminders: Gate,
+    /// The reminder scheduler's gates (its work, its reserved database
+    /// admission), for metrics and reloads.
+    pub reminders: ReminderGates,
     /// Draining after SIGTERM, and the deadline to answer what is left.
     pub lifecycle: Arc<Lifecycle>,
-
-    /// The scheduler's own database admission (its reserved connections):
-    /// a claim per poll plus a status update per delivery.
-    pub reminders_db: Gate,
     /// Open client connections against the configured cap.
     pub connections: Arc<Connections>,
     slow_threshold_ms: AtomicU64,
@@ -59,11 +57,7 @@ impl Shared {
         let api_keys = ApiKeys::with_admins(settings.api_keys(), settings.admin_api_keys());
         let slow = settings.slow_request_threshold().as_millis() as u64;
         let settings_rate_limit = settings.rate_limit;
-        let reminders = Gate::new("reminders", settings.actors.reminders.mailbox_capacity);
-        let reminders_db = Gate::new(
-            "db_reminders",
-            settings.actors.reminders.mailbox_capacity + 1,
-        );
+        let reminders = ReminderGates::new(settings.actors.reminders.mailbox_capacity);
         Self {
             running: Mutex::new(settings.clone()),
             settings,
@@ -77,7 +71,6 @@ impl Shared {
             reminders,
             lifecycle: Arc::default(),
 
-            reminders_db,
             connections: Arc::new(Connections::default()),
 
             rate_limiter: Arc::new(RateLimiter::new(&settings_rate_limit)),
@@ -97,15 +90,14 @@ impl Shared {
     }
 
     /// Every actor family's admission gate, as metrics name them (the
-    /// embedder's only with the local model).
+    /// embedder's only with the local model; the metrics actor has none).
     pub fn gates(&self) -> impl Iterator<Item = &Gate> {
         [
             self.db.gate(),
             self.cache.gate(),
             self.llm.gate(),
-            self.metrics.gate(),
-            &self.reminders,
-            &self.reminders_db,
+            &self.reminders.work,
+            &self.reminders.db,
         ]
         .into_iter()
         .chain(self.llm.local_embedder().map(|e| e.gate()))

@@ -24,7 +24,6 @@ pub struct LiveActors {
     pub db: ActorSettings,
     pub cache: ActorSettings,
     pub llm: ActorSettings,
-    pub metrics: ActorSettings,
     pub reminders: ActorSettings,
 }
 
@@ -50,7 +49,6 @@ impl Settings {
                 db: a.db,
                 cache: a.cache,
                 llm: a.llm,
-                metrics: a.metrics,
                 reminders: a.reminders,
             },
             database: LiveDatabase {
@@ -74,13 +72,8 @@ impl Settings {
             rate_limit,
         } = *live;
         let a = &mut self.actors;
-        (a.db, a.cache, a.llm, a.metrics, a.reminders) = (
-            actors.db,
-            actors.cache,
-            actors.llm,
-            actors.metrics,
-            actors.reminders,
-        );
+        (a.db, a.cache, a.llm, a.reminders) =
+            (actors.db, actors.cache, actors.llm, actors.reminders);
         let d = &mut self.database;
         (d.pool_max_size, d.pool_min_idle, d.queue_timeout_ms) = (
             database.pool_max_size,

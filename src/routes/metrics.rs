@@ -75,7 +75,8 @@ pub struct MetricsResponse {
     system: SystemFigures,
     database: DatabaseFigures,
     cache: CacheSnapshot,
-    /// By actor family: `db`, `cache`, `llm`, `metrics`, `reminders`, and
+    /// By actor family: `db`, `cache`, `llm`, `reminders`, `embedder` (with
+    /// the local model), and
     /// `db_reminders` (the scheduler's reserved database admission).
     actors: BTreeMap<String, ActorFigures>,
     requests: RequestFigures,
@@ -171,7 +172,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         .gates()
         .map(|gate| (gate.name().to_owned(), gate.stats().snapshot().into()))
         .collect();
-    let summary = shared.metrics.summary().await.unwrap_or_default();
+    let summary = shared.metrics.summary();
     HttpResponse::Ok().json(MetricsResponse {
         timestamp: now_rfc3339(),
         system: shared.metrics.system(),

@@ -80,7 +80,7 @@ fn assert_metrics_shape(m: &Value) {
         .collect();
     assert_eq!(
         actors,
-        BTreeSet::from(["cache", "db", "db_reminders", "llm", "metrics", "reminders"])
+        BTreeSet::from(["cache", "db", "db_reminders", "llm", "reminders"])
     );
     for actor in actors {
         for k in [
@@ -320,7 +320,7 @@ fn assert_prometheus_series(text: &str) {
             .filter(|s| s.name == name)
             .filter_map(|s| s.label("actor"))
             .collect();
-        for actor in ["db", "cache", "llm", "metrics", "reminders"] {
+        for actor in ["db", "cache", "llm", "reminders", "db_reminders"] {
             assert!(actors.contains(actor), "{name} has no actor={actor}");
         }
     }

@@ -1,9 +1,11 @@
-//! `MetricsActor`: owns the figures `/api/v1/metrics` reports (request
-//! totals, errors, slow requests, latency quantiles) and samples CPU, memory
-//! and disk. Workers record each request into shared atomic counters, as the
-//! `metrics` macros do for Prometheus: a message per request woke the actor's
-//! thread ~90k times a second on the health route and cost ~12 % of its
-//! throughput. The actor reads the counters when asked.
+//! `MetricsActor`: samples CPU, memory and disk and returns freed heap to
+//! the system, on a timer. The request figures `/api/v1/metrics` reports
+//! (totals, errors, slow requests, latency quantiles) are shared atomic
+//! counters that workers add to and the route reads, as the `metrics`
+//! macros do for Prometheus: a message per request woke the actor's thread
+//! ~90k times a second on the health route and cost ~12 % of its
+//! throughput, and reading atomics needs no message either. So nothing
+//! messages this actor, and it has no mailbox gate.
 
 mod histogram;
 mod system;
@@ -13,14 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{
-    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised, Supervisor,
-};
+use actix::{Actor, Addr, AsyncContext, Context, Supervised, Supervisor};
 
 pub use histogram::LatencyHistogram;
 pub use system::SystemFigures;
-
-use crate::gate::Gate;
 
 /// Request figures, recorded by every worker, read by the actor.
 #[derive(Debug, Default)]
@@ -55,16 +53,6 @@ impl RequestFigures {
     }
 }
 
-/// Sent by the metrics route: the request figures so far.
-#[derive(Message)]
-#[rtype(result = "RequestSummary")]
-pub struct GetRequestSummary;
-
-/// Sent at shutdown, after the server drained: everything before it is counted.
-#[derive(Message)]
-#[rtype(result = "RequestSummary")]
-pub struct Flush;
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct RequestSummary {
     pub total: u64,
@@ -78,7 +66,6 @@ pub struct RequestSummary {
 #[derive(Default)]
 pub struct MetricsActor {
     requests: Arc<RequestFigures>,
-    gate: Option<Gate>,
     system: Arc<Mutex<SystemFigures>>,
     sampler: Option<system::Sampler>,
     trimmer: Option<trim::Trimmer>,
@@ -112,60 +99,37 @@ impl Actor for MetricsActor {
     }
 }
 
-impl Supervised for MetricsActor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        if let Some(g) = &self.gate {
-            g.stats().record_restart();
-        }
-    }
-}
-
-impl Handler<GetRequestSummary> for MetricsActor {
-    type Result = MessageResult<GetRequestSummary>;
-
-    fn handle(&mut self, _: GetRequestSummary, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.requests.summary())
-    }
-}
-
-impl Handler<Flush> for MetricsActor {
-    type Result = MessageResult<Flush>;
-
-    fn handle(&mut self, _: Flush, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.requests.summary())
-    }
-}
+// Nothing in it can panic a handler (it has none), but it is started
+// under a Supervisor like the other families.
+impl Supervised for MetricsActor {}
 
 /// The cloneable face of the single metrics actor.
 #[derive(Clone)]
 pub struct MetricsHandle {
-    addr: Addr<MetricsActor>,
+    /// Kept so the actor lives as long as a handle does.
+    _addr: Addr<MetricsActor>,
     requests: Arc<RequestFigures>,
-    gate: Gate,
     system: Arc<Mutex<SystemFigures>>,
 }
 
 impl MetricsHandle {
     /// Starts the one aggregator on a thread of its own.
-    pub fn start(mailbox_capacity: usize) -> Self {
-        let gate = Gate::new("metrics", mailbox_capacity);
+    pub fn start() -> Self {
         let system = Arc::new(Mutex::new(SystemFigures::default()));
         let requests = Arc::new(RequestFigures::default());
-        let (g, sys, req) = (gate.clone(), Arc::clone(&system), Arc::clone(&requests));
+        let (sys, req) = (Arc::clone(&system), Arc::clone(&requests));
         // Its own thread: sampling /proc must not delay whatever else shares
         // an arbiter (the database probe, on the system one).
         let addr =
             Supervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| MetricsActor {
                 requests: Arc::clone(&req),
-                gate: Some(g.clone()),
                 system: Arc::clone(&sys),
                 sampler: None,
                 trimmer: None,
             });
         Self {
-            addr,
+            _addr: addr,
             requests,
-            gate,
             system,
         }
     }
@@ -175,22 +139,14 @@ impl MetricsHandle {
         self.system.lock().map(|s| *s).unwrap_or_default()
     }
 
-    pub fn gate(&self) -> &Gate {
-        &self.gate
-    }
-
     /// Records a finished request (a few atomic adds, no message).
     pub fn request_completed(&self, status: u16, duration: Duration, slow: bool) {
         self.requests.record(status, duration, slow);
     }
 
-    /// `None` when the actor's gate is full or it is restarting.
-    pub async fn summary(&self) -> Option<RequestSummary> {
-        let _ticket = self.gate.admit().ok()?;
-        self.addr.send(GetRequestSummary).await.ok()
-    }
-
-    pub async fn flush(&self) -> Option<RequestSummary> {
-        self.addr.send(Flush).await.ok()
+    /// The request figures so far: every request finished before the call
+    /// is counted (workers add before they answer).
+    pub fn summary(&self) -> RequestSummary {
+        self.requests.summary()
     }
 }

@@ -66,6 +66,32 @@ impl ServeError for ReminderError {
     }
 }
 
+/// The scheduler family's admission, built with it: its claims and
+/// deliveries (`reminders`), and its reserved database admission
+/// (`db_reminders`: a claim per poll plus a status update per delivery, one
+/// more than the deliveries so a poll is never starved by them). Both exist
+/// for metrics and reloads even when the scheduler is off.
+#[derive(Debug, Clone)]
+pub struct ReminderGates {
+    pub work: Gate,
+    pub db: Gate,
+}
+
+impl ReminderGates {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            work: Gate::new("reminders", capacity),
+            db: Gate::new("db_reminders", capacity + 1),
+        }
+    }
+
+    /// A new `actors.reminders.mailbox_capacity`, applied to both.
+    pub fn resize(&self, capacity: usize) {
+        self.work.resize(capacity);
+        self.db.resize(capacity + 1);
+    }
+}
+
 /// What the scheduler's restarts share.
 #[derive(Debug)]
 pub struct ReminderShared {
