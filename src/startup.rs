@@ -128,6 +128,7 @@ impl Application {
         }
         shared.connections.set_max(max_connections);
         let connections = Arc::clone(&shared.connections);
+        let document = web::Data::new(crate::openapi::api_document()?);
         let factory_shared = Arc::clone(&shared);
         let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
@@ -136,6 +137,7 @@ impl Application {
             let limit = factory_shared.settings.api.body_limit_bytes;
             App::new()
                 .app_data(state)
+                .app_data(document.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(limit)

@@ -194,9 +194,7 @@ pub async fn require_api_key(
         // Asked only of admin paths: matching the pattern again costs a
         // walk of the route table.
         let admin_only = admin_path
-            && req
-                .match_pattern()
-                .and_then(|p| crate::openapi::allowed_methods(&p))
+            && crate::routes::docs::ApiDocument::allow_for(req.request())
                 .is_some_and(|m| m.split(", ").any(|x| x == req.method().as_str()));
         if admin_only && !key.admin {
             Err(ApiError::AdminKeyRequired)

@@ -113,11 +113,11 @@ fn client_history(items: &[HistoryItem]) -> ApiResult<Vec<ChatTurn>> {
         (status = 200, description = "The coach's answer.", body = ChatResponse),
         (status = 400, description = "A field is invalid (named in `detail`), or the JSON is \
             malformed.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 502, response = crate::openapi::BadGateway),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 502, response = super::docs::BadGateway),
+        (status = 503, response = super::docs::Unavailable),
+        (status = 504, response = super::docs::GatewayTimeout),
     )
 )]
 #[post("/chat")]

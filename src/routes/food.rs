@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, Months, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::docs::UserPath;
 use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Body, PathItem, PathUser};
-use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
 
@@ -327,8 +327,8 @@ pub struct FoodDayQuery {
         (status = 400, description = "`user_id` or a field is invalid (named in `detail`), \
             or the JSON is malformed.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
     )
 )]
 #[post("/food")]
@@ -382,7 +382,7 @@ pub(crate) const MAX_YEAR: i32 = 2100;
             body = FoodDayResponse),
         (status = 400, description = "`user_id` or `date` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/food")]
@@ -427,7 +427,7 @@ fn entry_not_found() -> ApiError {
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user, or no such entry of this user.",
             body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/food/{entry_id}")]

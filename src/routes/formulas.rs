@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::docs::{FormulaPath, NewFormula};
 use super::food::FoodEntryResponse;
 use super::meals::{self, CreateMealRequest, MealFoodResponse, UpdateMealRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, PathItem};
-use crate::openapi::{FormulaPath, NewFormula};
 use crate::state::AppState;
 
 /// The user, as the original takes it.
@@ -150,7 +150,7 @@ fn user(query: Option<&str>) -> ApiResult<String> {
         (status = 200, description = "Most used first.", body = FormulaListResponse),
         (status = 400, description = "`user_id` is missing or invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("")]
@@ -177,9 +177,9 @@ pub async fn list_formulas(
         (status = 404, description = "No such user, or no such suggestion.", body = ErrorBody),
         (status = 409, description = "At the limit of saved meals, or saved already.",
             body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("")]
@@ -217,7 +217,7 @@ pub async fn create_formula(
         (status = 200, description = "The formula.", body = FormulaResponse),
         (status = 400, description = "`user_id` is missing or invalid.", body = ErrorBody),
         (status = 404, description = "No such user or formula.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/{id}")]
@@ -241,9 +241,9 @@ pub async fn get_formula(
         (status = 400, description = "`user_id` or a field is missing or invalid.",
             body = ErrorBody),
         (status = 404, description = "No such user or formula.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[put("/{id}")]
@@ -286,7 +286,7 @@ pub async fn put_formula(
         (status = 204, description = "Deleted; the food it logged stays."),
         (status = 400, description = "`user_id` is missing or invalid.", body = ErrorBody),
         (status = 404, description = "No such user or formula.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/{id}")]
@@ -310,7 +310,7 @@ pub async fn delete_formula(
         (status = 400, description = "`user_id`, `keyword` or `limit` is missing or invalid.",
             body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/search")]
@@ -352,8 +352,8 @@ fn rename_field(e: ApiError, ours: &str, theirs: &str) -> ApiError {
         (status = 400, description = "`user_id` or a field is missing or invalid.",
             body = ErrorBody),
         (status = 404, description = "No such user or formula.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("/{id}/use")]
@@ -384,7 +384,7 @@ pub async fn use_formula(
             saved yet; best first.", body = FormulaSuggestionsResponse),
         (status = 400, description = "`user_id` is missing or invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("/suggestions")]

@@ -6,9 +6,9 @@ use domain::time::local_date;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::docs::UserPath;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::PathUser;
-use crate::openapi::UserPath;
 use crate::reads;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ pub struct XpResponse {
         (status = 200, description = "Total XP, level and tier.", body = XpResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/xp")]
@@ -79,7 +79,7 @@ pub struct StreaksResponse {
         (status = 200, description = "Current and best streaks.", body = StreaksResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/streaks")]
@@ -139,7 +139,7 @@ pub struct AchievementsResponse {
             body = AchievementsResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/achievements")]

@@ -61,7 +61,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(
     tag = "health",
     responses(
-        (status = 200, description = "Alive.", body = crate::openapi::ProbeStatus,
+        (status = 200, description = "Alive.", body = super::docs::ProbeStatus,
             example = json!({"status": "alive"})),
     )
 )]
@@ -75,10 +75,10 @@ pub async fn livez() -> HttpResponse {
 #[utoipa::path(
     tag = "health",
     responses(
-        (status = 200, description = "Ready.", body = crate::openapi::ProbeStatus,
+        (status = 200, description = "Ready.", body = super::docs::ProbeStatus,
             example = json!({"status": "ready"})),
         (status = 503, description = "The database is unreachable, or the instance is stopping (`draining`).",
-            body = crate::openapi::ProbeStatus,
+            body = super::docs::ProbeStatus,
             headers(("Retry-After" = u32, description = "Seconds.")),
             example = json!({"status": "not_ready", "database": "disconnected"})),
     )

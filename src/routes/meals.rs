@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::docs::{MealPath, UserPath};
 use super::food::{parse_timestamp, FoodEntryResponse, LogFoodRequest};
 use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Body, PathItem, PathUser};
-use crate::openapi::{MealPath, UserPath};
 use crate::reads;
 use crate::state::AppState;
 
@@ -833,9 +833,9 @@ pub(crate) async fn suggestions(state: &AppState, user_id: &str) -> ApiResult<Ve
         (status = 404, description = "No such user, or no such suggestion.", body = ErrorBody),
         (status = 409, description = "At the limit of 200 saved meals, or the suggestion's \
             foods are saved already.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("/meals")]
@@ -857,7 +857,7 @@ pub async fn create_meal(
         (status = 200, description = "The saved meals, most used first.", body = MealListResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/meals")]
@@ -879,7 +879,7 @@ pub async fn list_meals(
         (status = 200, description = "The saved meal.", body = MealResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user or saved meal.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/meals/{meal_id}")]
@@ -902,9 +902,9 @@ pub async fn get_meal(
         (status = 400, description = "A field is invalid (named in `detail`), or the JSON is \
             malformed.", body = ErrorBody),
         (status = 404, description = "No such user or saved meal.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[patch("/meals/{meal_id}")]
@@ -926,7 +926,7 @@ pub async fn patch_meal(
         (status = 204, description = "Deleted; the food it logged stays."),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user or saved meal.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/meals/{meal_id}")]
@@ -949,7 +949,7 @@ pub async fn delete_meal(
             body = MealSearchResponse),
         (status = 400, description = "`user_id`, `q` or `limit` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/meals/search")]
@@ -983,8 +983,8 @@ pub async fn search_meals(
         (status = 400, description = "A field is invalid (named in `detail`), or the JSON is \
             malformed.", body = ErrorBody),
         (status = 404, description = "No such user or saved meal.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("/meals/{meal_id}/log")]
@@ -1009,7 +1009,7 @@ pub async fn log_meal(
             first.", body = SuggestionsResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/meals/suggestions")]

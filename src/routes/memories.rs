@@ -12,10 +12,10 @@ use actors::db::DbError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::docs::{MemoryPath, UserPath};
 use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Body, PathItem, PathUser};
-use crate::openapi::{MemoryPath, UserPath};
 use crate::state::AppState;
 
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -126,7 +126,7 @@ fn not_found(e: DbError) -> ApiError {
         (status = 200, description = "A page of memories, newest first.", body = MemoryList),
         (status = 400, description = "`user_id`, `limit` or `cursor` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/memories")]
@@ -174,9 +174,9 @@ pub async fn list_memories(
         (status = 200, description = "Already stored: the same memory.", body = MemoryResponse),
         (status = 400, description = "`user_id` or `content` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[post("/memories")]
@@ -235,7 +235,7 @@ pub async fn create_memory(
         (status = 204, description = "Forgotten: the next chat and search no longer see it."),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such memory of this user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/memories/{memory_id}")]
@@ -265,7 +265,7 @@ pub async fn delete_memory(
         (status = 200, description = "Best first.", body = SearchResults),
         (status = 400, description = "`user_id`, `q` or `k` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/memories/search")]

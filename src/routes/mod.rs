@@ -5,6 +5,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod chat;
+pub mod docs;
 pub(crate) mod food;
 pub(crate) mod formulas;
 pub(crate) mod gamification;
@@ -31,13 +32,13 @@ pub fn probes(cfg: &mut ServiceConfig) {
 /// pattern here is a string compare: these are tried before the API.
 pub fn public(cfg: &mut ServiceConfig) {
     cfg.configure(probes)
-        .service(crate::openapi::openapi_json)
-        .service(crate::openapi::docs)
+        .service(docs::openapi_json)
+        .service(docs::docs)
         // Swagger UI's page and assets, not themselves in the document.
         .map(|c| {
             c.service(
-                web::scope(crate::openapi::DOCS_PATH)
-                    .service(crate::openapi::swagger_ui())
+                web::scope(docs::DOCS_PATH)
+                    .service(docs::swagger_ui())
                     // `/api/docs` itself with a method it does not serve.
                     .default_service(web::to(not_found)),
             )
@@ -115,9 +116,7 @@ fn formulas(cfg: &mut ServiceConfig) {
 /// here alike: the second is a 405 with `Allow`.
 pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError as _;
-    let allow = req
-        .match_pattern()
-        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
+    let allow = docs::ApiDocument::allow_for(&req)
         .and_then(|methods| actix_web::http::header::HeaderValue::from_str(methods).ok());
     if let Some(allow) = allow {
         let mut res = ApiError::MethodNotAllowed.error_response();

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use super::docs::{ReminderPath, UserPath};
 use super::users::reject_nul;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Body, PathItem, PathUser};
-use crate::openapi::{ReminderPath, UserPath};
 use crate::state::AppState;
 
 const MAX_MESSAGE_CHARS: usize = 1000;
@@ -135,10 +135,10 @@ pub struct ReminderResponse {
     id: String,
     user_id: String,
     #[serde(rename = "type")]
-    #[schema(value_type = crate::openapi::ReminderType)]
+    #[schema(value_type = super::docs::ReminderType)]
     kind: &'static str,
     message: String,
-    #[schema(value_type = crate::openapi::ReminderSchedule)]
+    #[schema(value_type = super::docs::ReminderSchedule)]
     schedule: Value,
     /// A one-time reminder turns inactive once it fired.
     active: bool,
@@ -212,14 +212,14 @@ fn reminder_id(item: &str) -> ApiResult<String> {
 #[utoipa::path(
     tag = "reminders",
     params(UserPath),
-    request_body = crate::openapi::NewReminder,
+    request_body = super::docs::NewReminder,
     responses(
         (status = 201, description = "Created, with its next firing.", body = ReminderResponse),
         (status = 400, description = "`user_id` or a field is invalid (named in `detail`), \
             or the JSON is malformed.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
     )
 )]
 #[post("/reminders")]
@@ -247,7 +247,7 @@ pub struct ReminderList {
             body = ReminderList),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/reminders")]
@@ -276,7 +276,7 @@ pub async fn list_reminders(
             body = StatusResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such reminder of this user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/reminders/{id}/status")]
@@ -340,7 +340,7 @@ pub async fn complete_reminder(
         (status = 204, description = "Deleted with its firings."),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such reminder of this user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/reminders/{id}")]

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::docs::{Preferences, Profile, UserPath};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Body, PathUser};
-use crate::openapi::{Preferences, Profile, UserPath};
 use crate::state::AppState;
 use crate::{cache_keys, reads};
 use domain::profile;
@@ -22,7 +22,7 @@ pub struct CreateUserRequest {
     #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$", example = "alice")]
     user_id: String,
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::NewProfile>)]
+    #[schema(value_type = Option<super::docs::NewProfile>)]
     profile: Option<Map<String, Value>>,
 }
 
@@ -79,8 +79,8 @@ pub(crate) fn reject_nul(field: &str, text: &str) -> ApiResult<()> {
             or the JSON is malformed.", body = ErrorBody),
         (status = 409, description = "The user exists already (or this `Idempotency-Key` is \
             in use).", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
     )
 )]
 #[post("/users")]
@@ -119,7 +119,7 @@ pub async fn create_user(
         (status = 200, description = "The user, defaults filled in.", body = UserResponse),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("")]
@@ -143,7 +143,7 @@ pub async fn get_user(
         (status = 204, description = "Deleted with everything that was theirs."),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("")]
@@ -174,7 +174,7 @@ pub async fn delete_user(
         (status = 200, description = "The profile; `timezone` defaults to `UTC`.", body = Profile),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/profile")]
@@ -196,7 +196,7 @@ pub struct PatchProfileRequest {
     field: String,
     /// `null` removes the field; absent is a 400, not a removal.
     #[serde(deserialize_with = "present")]
-    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
+    #[schema(schema_with = super::docs::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 
@@ -216,10 +216,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
         (status = 200, description = "The updated profile.", body = Profile),
         (status = 400, description = "`user_id`, `field` or `value` is invalid (named in \
             `detail`), or the JSON is malformed.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[patch("/profile")]
@@ -273,7 +273,7 @@ fn over_caps(e: actors::db::DbError, what: &str, name: &str) -> ApiError {
         (status = 200, description = "The preferences, defaults filled in.", body = Preferences),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[get("/preferences")]
@@ -294,7 +294,7 @@ pub struct PatchPreferenceRequest {
     preference: String,
     /// `null` restores the default; absent is a 400.
     #[serde(deserialize_with = "present")]
-    #[schema(schema_with = crate::openapi::patch_value_schema, required = true)]
+    #[schema(schema_with = super::docs::patch_value_schema, required = true)]
     value: Option<Value>,
 }
 
@@ -308,10 +308,10 @@ pub struct PatchPreferenceRequest {
         (status = 200, description = "The updated preferences.", body = Preferences),
         (status = 400, description = "`user_id`, `preference` or `value` is invalid (named in \
             `detail`), or the JSON is malformed.", body = ErrorBody),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 413, response = super::docs::PayloadTooLarge),
+        (status = 415, response = super::docs::UnsupportedMediaType),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[patch("/preferences")]
@@ -350,7 +350,7 @@ pub async fn patch_preferences(
         (status = 204, description = "Cleared; profile, preferences and memories stay."),
         (status = 400, description = "`user_id` is invalid.", body = ErrorBody),
         (status = 404, description = "No such user.", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = super::docs::Unavailable),
     )
 )]
 #[delete("/conversation")]
