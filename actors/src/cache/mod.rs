@@ -27,13 +27,20 @@ use serde::Serialize;
 pub use messages::{Announce, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen};
 
 use crate::circuit::Circuit;
-use crate::db::DbError;
 use crate::error::ActorError;
 use crate::family::Family;
 use crate::gate::{Gate, Ticket, Timing};
 use manager::TrackedManager;
 
 pub type RedisPool = bb8::Pool<TrackedManager>;
+
+/// What `get_or_load` needs of its loader's error: concurrent misses on one
+/// key share a single load, so each waiter gets its own copy of a failure;
+/// and a value that does not encode fails like its load.
+pub trait LoadError: Send + Sync + 'static {
+    fn duplicate(&self) -> Self;
+    fn not_encodable(e: serde_json::Error) -> Self;
+}
 
 /// A rate-limit call that gave no decision. Whether Redis ran it anyway is
 /// known at once when the call never reached Redis, else when the late
@@ -492,16 +499,12 @@ impl CacheHandle {
     /// The value under `key`: from L1, else Redis, else `load` (whose result
     /// is then cached for `ttl`). Concurrent misses on one key in this
     /// process share a single `load` (no stampede).
-    pub async fn get_or_load<T, F, Fut>(
-        &self,
-        key: &str,
-        ttl: Duration,
-        load: F,
-    ) -> Result<T, DbError>
+    pub async fn get_or_load<T, E, F, Fut>(&self, key: &str, ttl: Duration, load: F) -> Result<T, E>
     where
         T: Serialize + DeserializeOwned,
+        E: LoadError,
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, DbError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let Some(l1) = self.shared.l1.clone() else {
             return load().await;
@@ -514,12 +517,11 @@ impl CacheHandle {
                 let load = &load;
                 if let Some(b) = self.redis_get(full.clone()).await {
                     source.store(FROM_REDIS, Ordering::Relaxed);
-                    return Ok::<_, DbError>(Arc::<[u8]>::from(b));
+                    return Ok::<_, E>(Arc::<[u8]>::from(b));
                 }
                 source.store(FROM_LOADER, Ordering::Relaxed);
                 let value = (load)().await?;
-                let encoded = serde_json::to_vec(&value)
-                    .map_err(|e| DbError::Shared(format!("cache encode: {e}")))?;
+                let encoded = serde_json::to_vec(&value).map_err(E::not_encodable)?;
                 if let Ok(mut p) = produced.lock() {
                     *p = Some(value);
                 }
@@ -625,7 +627,7 @@ impl CacheHandle {
         let values = futures_util::future::join_all(refills.iter_mut().map(|r| async {
             match r.known.take() {
                 Some(v) => Some(v),
-                None => (r.load)().await.ok(),
+                None => (r.load)().await,
             }
         }))
         .await;
@@ -681,7 +683,7 @@ impl CacheHandle {
             // A racing writer's: reload the truth, but never over a value
             // stored after we looked (a newer write-through).
             Ok(Some(seen)) => {
-                if let Ok(fresh) = (r.load)().await {
+                if let Some(fresh) = (r.load)().await {
                     self.set_full(full, fresh, r.ttl, SetWhen::Holds(seen))
                         .await;
                 }
@@ -702,7 +704,9 @@ fn digest(bytes: &[u8]) -> u64 {
 /// value is checked (`refresh`) or deleted again (`invalidate`).
 const SETTLE: Duration = Duration::from_millis(250);
 
-type Load = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Vec<u8>, DbError>>>>>;
+/// A refill's reload, encoded; `None` when it failed (the key is then
+/// deleted rather than refilled).
+type Load = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Vec<u8>>>>>>;
 
 /// One key for `CacheHandle::refresh`: how to reload its value, and the
 /// new value itself when the writer knows it (no reload then).
@@ -716,19 +720,15 @@ pub struct Refill {
 impl Refill {
     /// `key` is relative (as for `get_or_load`); `load` reads the committed
     /// value from the database.
-    pub fn new<T, F, Fut>(key: String, ttl: Duration, load: F) -> Self
+    pub fn new<T, E, F, Fut>(key: String, ttl: Duration, load: F) -> Self
     where
         T: Serialize,
         F: Fn() -> Fut + 'static,
-        Fut: Future<Output = Result<T, DbError>> + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
     {
         let load: Load = Box::new(move || {
             let fut = load();
-            Box::pin(async move {
-                let value = fut.await?;
-                serde_json::to_vec(&value)
-                    .map_err(|e| DbError::Shared(format!("cache encode: {e}")))
-            })
+            Box::pin(async move { serde_json::to_vec(&fut.await.ok()?).ok() })
         });
         Self {
             key,

@@ -44,6 +44,16 @@ impl DbError {
     }
 }
 
+impl crate::cache::LoadError for DbError {
+    fn duplicate(&self) -> Self {
+        DbError::duplicate(self)
+    }
+
+    fn not_encodable(e: serde_json::Error) -> Self {
+        DbError::Shared(format!("cache encode: {e}"))
+    }
+}
+
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
         if e.is_closed() {
