@@ -8,7 +8,8 @@
 #   b  DbActor vs. direct pool: `cargo bench -p actors --bench db_actor`
 #   c  bare actix-web + bb8 query_typed (`pgselect`) vs. our GET xp with
 #      ENABLE_CACHE=false: ratio
-#   f  GET /api/health req/s, and the time to 503 when PostgreSQL stops
+#   f  bare actix-web health JSON (`hello`) vs. our GET /api/health: ratio;
+#      and the time to 503 when PostgreSQL stops
 #      answering (a TCP proxy of ours is frozen with SIGSTOP; the shared
 #      PostgreSQL is not touched)
 #   d  chat overhead (end-to-end − fixed mock latency) at rising open-loop
@@ -115,7 +116,7 @@ compare() { # label path lua bare_bin [server env...]
     stop_server
     DATABASE_URL=$db_url $bin/"$bare_bin" "$bare_port" >/dev/null &
     bare=$!
-    wait_http "http://127.0.0.1:$bare_port/api/v1/users/bench1/$path"
+    wait_http "http://127.0.0.1:$bare_port${wait_path:-/api/v1/users/bench1/$path}"
     wrk_run "http://127.0.0.1:$bare_port" "$lua" "$path"
     theirs+=("$rps"); echo "  round $i $bare_bin: $line rss_mb=$(rss "$bare" VmRSS)"
     stop "$bare"; bare=""
@@ -149,11 +150,8 @@ bench_c() {
 }
 
 bench_f() {
-  echo "== f: GET /api/health (wrk -t$threads -c$conn -d${secs}s)"
-  start_server
-  wrk_run "http://127.0.0.1:$port" health.lua
-  echo "RESULT f: $line rss_mb=$(rss "$pid" VmRSS)"
-  stop_server
+  echo "== f: bare actix-web health JSON vs. our GET /api/health (wrk -t$threads -c$conn -d${secs}s, $rounds rounds)"
+  wait_path=/api/health compare "f (GET /api/health)" "" health.lua hello
   # Outage: the server reaches PostgreSQL through a proxy that SIGSTOP freezes.
   local pg=${DATABASE_URL#*@}; pg=${pg%%/*}
   local proxy_port=$((port + 20))

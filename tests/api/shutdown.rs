@@ -12,7 +12,10 @@ async fn a_graceful_stop_lets_in_flight_requests_finish_and_refuses_new_ones() {
     proxy.freeze(true);
     let req = app.request(reqwest::Method::GET, "/api/v1/users/someone");
     let in_flight = actix_web::rt::spawn(async move { req.send().await.expect("response") });
-    app.wait_for_in_flight("db", 1).await;
+    // A fixed wait: the db gate's in-flight count is no sign that this
+    // request arrived (housekeeping queries hang on the stalled database
+    // too), and stopping before it did closes its pooled connection.
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
 
     // SIGTERM does the same as a graceful stop of the server handle.
     let stopping = actix_web::rt::spawn(app.handle.clone().stop(true));

@@ -1,6 +1,7 @@
-//! Capacity baseline (a): bare actix-web answering `GET
-//! /api/v1/users/{id}/profile` with a JSON profile of the same shape as ours,
-//! with no middleware, database or cache. One worker per core, as ours.
+//! Capacity baselines (a, f): bare actix-web answering `GET
+//! /api/v1/users/{id}/profile` with a JSON profile, and `GET /api/health`
+//! with a health body, each of the same shape as ours, with no middleware,
+//! database or cache. One worker per core, as ours.
 //!
 //! `hello [PORT]` (default 8110).
 
@@ -17,6 +18,17 @@ async fn profile(path: web::Path<String>) -> HttpResponse {
     }))
 }
 
+/// Ours reads the probes' verdicts and formats the time: so does this.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "healthy",
+        "database": "connected",
+        "cache": "connected",
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }))
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::args()
@@ -24,8 +36,12 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(8110);
     println!("hello listening on http://127.0.0.1:{port}");
-    HttpServer::new(|| App::new().route("/api/v1/users/{id}/profile", web::get().to(profile)))
-        .bind(("127.0.0.1", port))?
-        .run()
-        .await
+    HttpServer::new(|| {
+        App::new()
+            .route("/api/v1/users/{id}/profile", web::get().to(profile))
+            .route("/api/health", web::get().to(health))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
 }
