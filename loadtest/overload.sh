@@ -19,7 +19,7 @@
 # Knobs: OVL_SECS (15), OVL_LEVELS ("16 48 160 480 5000"), OVL_PORT (18310),
 # OVL_DB_ARGS (e.g. --honour-retry-after: clients wait the 503's Retry-After),
 # OVL_DB_BASELINE (1; 0 skips the queue_timeout_ms=2000 rows),
-# OVL_AFTER ("30 60": seconds after the last level to read RSS at),
+# OVL_AFTER ("30 60": seconds after the last level to read RSS at; "" for none),
 # OVL_SOCKETS (20000), OVL_USERS (1000). Use HA_PG_PORT/HA_REDIS_PORT for the
 # stack as with ./dev. Output: stdout and loadtest/results/overload-<time>.log.
 set -euo pipefail
@@ -90,7 +90,7 @@ db_runs() { # label, extra env...
   done
   # Memory given back once the load is over (issue 16: <= 60 MB within 60 s).
   local waited=5 t
-  for t in ${OVL_AFTER:-30 60}; do
+  for t in ${OVL_AFTER-30 60}; do
     sleep $((t - waited)); waited=$t
     echo "rss ${t}s after the last level: $(rss_mb) MB"
   done

@@ -2,7 +2,7 @@
 # LLM overload (issue 12, item 3): goodput and refusals at 1×, 3×, 10× and
 # 30× the LlmActor family's capacity, against the mock at a fixed latency.
 #
-#   loadtest/overload_llm.sh            (OV_CAP=128 OV_LATENCY_MS=2000 OV_SECS=20 OV_MULTIPLES="1 3 10 30" OV_RETRY_AFTER=0)
+#   loadtest/overload_llm.sh            (OV_CAP=128 OV_LATENCY_MS=2000 OV_SECS=20 OV_MULTIPLES="1 3 10 30" OV_RETRY_AFTER=0 OV_CONNS=)
 #
 # Each multiple runs `chatload closed` with CAP × multiple clients chatting
 # back to back. Reported per multiple: goodput (200s a second), the 200s'
@@ -65,8 +65,10 @@ API_KEY=$key $bin/chatload seed --url "$url" --users 1000 >/dev/null
 
 echo "machine: $(nproc) vCPU, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r)"
 echo "llm capacity $cap, mock latency ${latency} ms, ${secs} s per multiple; idle RSS $(rss "$pid") MB"
-for m in $multiples; do
-  conns=$((cap * m))
+# OV_CONNS: client counts instead of multiples of the capacity (the tuning
+# curves hold the load fixed while the capacity changes).
+for m in ${OV_CONNS:-$multiples}; do
+  if [[ -n ${OV_CONNS:-} ]]; then conns=$m; else conns=$((cap * m)); fi
   mock_api config -H 'content-type: application/json' -d '{"reset_stats": true}' >/dev/null
   peak=0
   (while kill -0 "$pid" 2>/dev/null; do rss "$pid"; echo; sleep 1; done) >"$log.rss" &
