@@ -35,7 +35,7 @@ impl CacheActor {
         F: FnOnce(MultiplexedConnection) -> Fut + 'static,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        self.within_deadline(op, ticket, ctx, self.command(f))
+        self.within(self.shared.op_timeout, op, ticket, ctx, self.command(f))
     }
 
     /// The command on a pooled connection, without a deadline.
@@ -55,8 +55,9 @@ impl CacheActor {
         }
     }
 
-    fn within_deadline<T: 'static>(
+    fn within<T: 'static>(
         &self,
+        deadline: std::time::Duration,
         op: &'static str,
         ticket: Ticket,
         ctx: &mut <Self as actix::Actor>::Context,
@@ -66,7 +67,7 @@ impl CacheActor {
             "cache",
             op,
             ticket,
-            self.shared.op_timeout,
+            deadline,
             ctx.address().recipient(),
             work,
         )
@@ -252,22 +253,26 @@ impl Handler<RateLimit> for CacheActor {
                 reset: us(reset_us),
             })
         });
-        // A late reply is not cancelled: the script may already have charged
-        // the bucket, and the caller must learn so, or it would charge the
-        // request again as a debt.
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        actix::spawn(async move {
-            let out = tokio::time::timeout(SETTLE_WITHIN, script)
-                .await
-                .unwrap_or(Err(CacheError::Timeout));
-            let script_ran = out.is_ok();
-            if reply.send(out).is_err() {
-                let _ = ran.send(script_ran);
+        // A reply that misses the deadline is not cancelled: the script may
+        // still charge the bucket, and the caller must learn whether it did,
+        // or it would charge the request again as a debt. Only then is the
+        // rest of the call moved to a task of its own.
+        let op_timeout = self.shared.op_timeout;
+        let work = async move {
+            let mut script = Box::pin(script);
+            match tokio::time::timeout(op_timeout, script.as_mut()).await {
+                Ok(out) => out,
+                Err(_) => {
+                    actix::spawn(async move {
+                        let done = tokio::time::timeout(SETTLE_WITHIN, script).await;
+                        let _ = ran.send(matches!(done, Ok(Ok(_))));
+                    });
+                    Err(CacheError::Timeout)
+                }
             }
-        });
-        self.within_deadline("rate_limit", ticket, ctx, async move {
-            answer.await.unwrap_or(Err(CacheError::Timeout))
-        })
+        };
+        // `serve`'s own deadline only backs up the one above.
+        self.within(op_timeout * 2, "rate_limit", ticket, ctx, work)
     }
 }
 
