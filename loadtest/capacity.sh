@@ -16,6 +16,9 @@
 #      rates: the highest chats/s whose overhead p95 ≤ 5 ms (`chatload rate`;
 #      `chatload sweep` bisects the same way)
 #   e  10,000 concurrent chats, mock at 1 s: p95, errors, server peak RSS
+#   h  CPU per chat of the server, PostgreSQL and Redis apart, from
+#      /proc/<pid>/stat around CAP_H_SECS of chats at CAP_H_RPS (mock at
+#      100 ms; the generator and the mock are not counted)
 #
 # Every HTTP figure is wrk (-t CAP_THREADS -c CAP_CONN -d CAP_SECS, after a
 # 3 s warm-up) or chatload on this same machine. a and c alternate the two
@@ -23,7 +26,7 @@
 # neighbour hits both. Knobs: CAP_SECS (10), CAP_CONN (64), CAP_THREADS (2),
 # CAP_ROUNDS (3), CAP_USERS (1000), CAP_PORT (8100), CAP_MOCK_PORT (8189),
 # CAP_D_LATENCY_MS (100), CAP_D_LIMIT_MS (5), CAP_D_RATES (25 100 250 500 1000
-# 1500 2000), CAP_E_N (10000).
+# 1500 2000), CAP_E_N (10000), CAP_H_RPS (500), CAP_H_SECS (20).
 # Output: stdout and loadtest/results/capacity-<time>.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -91,6 +94,16 @@ mock_env=(HEALTH_AGENT__LLM__PROVIDER=openai_compatible HEALTH_AGENT__LLM__MODEL
 
 # Busy time of all CPUs so far, in USER_HZ ticks (/proc/stat: all but idle and iowait).
 busy_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# CPU ticks of a process (all its threads) and of its children it has reaped.
+ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The postmaster and its live backends: a backend that exited is in the
+# postmaster's reaped-children ticks.
+pg_ticks() { # postmaster pid
+  local t c
+  t=$(ticks "$1")
+  for c in $(cat /proc/"$1"/task/*/children); do t=$((t + $(ticks "$c"))); done
+  echo "$t"
+}
 rss() { awk -v f="$2" '$1 == f":" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 # wrk, after a warm-up; prints the RESULT fields, sets $rps.
@@ -243,6 +256,31 @@ bench_e() {
   stop "$mock"; mock=""
 }
 
+bench_h() {
+  local rps=${CAP_H_RPS:-500} hsecs=${CAP_H_SECS:-20} hz pg redis out chats s0 p0 r0 s1 p1 r1
+  hz=$(getconf CLK_TCK)
+  echo "== h: CPU per chat by process, ${rps} chats/s for ${hsecs}s, mock at 100 ms (chatload rate)"
+  start_mock 100
+  start_server "${mock_env[@]}"
+  # The postmaster is the checkpointer's parent; Redis says its own pid.
+  pg=$(./dev psql -Atq -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+  pg=$(awk '/^PPid:/ {print $2}' "/proc/$pg/status")
+  redis=$(redis-cli -u "$REDIS_URL" info server | awk -F: '/^process_id:/ {print $2+0}')
+  # Warm: the pools' connections and the statement caches are made.
+  $bin/chatload rate --url "http://127.0.0.1:$port" --users "$users" --latency-ms 100 \
+    --rps 100 --secs 3 >/dev/null
+  s0=$(ticks "$pid") p0=$(pg_ticks "$pg") r0=$(ticks "$redis")
+  out=$($bin/chatload rate --url "http://127.0.0.1:$port" --users "$users" --latency-ms 100 \
+    --rps "$rps" --secs "$hsecs")
+  s1=$(ticks "$pid") p1=$(pg_ticks "$pg") r1=$(ticks "$redis")
+  echo "$out"
+  chats=$(sed -E 's/.*chats=([0-9]+).*/\1/' <<<"$out")
+  per() { awk -v t="$1" -v hz="$hz" -v n="$chats" 'BEGIN {printf "%.3f ms (%.2f CPU-s)", t * 1000 / hz / n, t / hz}'; }
+  echo "RESULT h: CPU per chat over $chats chats: server $(per $((s1 - s0))), PostgreSQL $(per $((p1 - p0))), Redis $(per $((r1 - r0)))"
+  stop_server
+  stop "$mock"; mock=""
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr); $(date -u +%FT%TZ); $(git rev-parse --short HEAD 2>/dev/null)"
 fresh_db
 start_server
@@ -251,8 +289,8 @@ stop_server
 for b in "${@:-g a b c f d e}"; do
   for x in $b; do
     case $x in
-      a | b | c | d | e | f | g) "bench_$x" ;;
-      *) echo "unknown benchmark $x (a-g)" >&2; exit 2 ;;
+      a | b | c | d | e | f | g | h) "bench_$x" ;;
+      *) echo "unknown benchmark $x (a-h)" >&2; exit 2 ;;
     esac
   done
 done

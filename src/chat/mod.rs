@@ -63,27 +63,33 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
     // One admission for the whole chat: once in, it is not refused later.
     let llm = state.llm.admit()?;
     let embedding_model = state.llm.shared().embedding_model();
-    let query_embedding = llm
-        .embed(vec![message.clone()])
-        .await?
-        .pop()
-        .unwrap_or_default();
-    let ctx = state
-        .db
-        .run(LoadChatContext {
-            user_id: user_id.clone(),
-            query_embedding: query_embedding.clone(),
-            embedding_model: embedding_model.clone(),
-            memory_k: MEMORY_K,
-            now,
-        })
-        .await?;
-
-    // The client's history, when given, replaces the stored window.
-    let stored = match supplied {
-        Some(_) => None,
-        None => Some(crate::reads::history(state, &user_id).await?),
+    let context = async {
+        let query_embedding = llm
+            .embed(vec![message.clone()])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let ctx = state
+            .db
+            .run(LoadChatContext {
+                user_id: user_id.clone(),
+                query_embedding: query_embedding.clone(),
+                embedding_model: embedding_model.clone(),
+                memory_k: MEMORY_K,
+                now,
+            })
+            .await?;
+        ApiResult::Ok((query_embedding, ctx))
     };
+    // The client's history, when given, replaces the stored window; the
+    // stored one is read meanwhile.
+    let window = async {
+        match supplied {
+            Some(_) => Ok(None),
+            None => crate::reads::history(state, &user_id).await.map(Some),
+        }
+    };
+    let ((query_embedding, ctx), stored) = futures_util::try_join!(context, window)?;
     let mut turns: Vec<ChatTurn> = match (supplied, &stored) {
         (Some(t), _) => t,
         (None, window) => window
@@ -195,6 +201,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
         .patient()
         .run(SaveChatExchange {
             user_id: user_id.clone(),
+            user_known: ctx.exists,
             user_message: message,
             user_embedding: query_embedding,
             assistant_message: answer.clone(),

@@ -40,31 +40,21 @@ pub async fn award(
 ) -> Result<Option<Award>, DbError> {
     let day = local_date(at, tz);
     let xp = event.xp();
-    let xp32 = xp as i32;
-    let inserted = tx
-        .query(
-            "INSERT INTO xp_events (user_id, event_type, xp, source_key, local_date)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (user_id, source_key) DO NOTHING RETURNING id",
-            &[&user_id, &event.as_str(), &xp32, &source_key, &day],
-        )
-        .await?;
-    if inserted.is_empty() {
-        return Ok(None);
-    }
     let (food, reminders, chats): (i64, i64, i64) = match event {
         XpEvent::FoodLogged => (1, 0, 0),
         XpEvent::ReminderCompleted => (0, 1, 0),
         XpEvent::ChatMessage => (0, 0, 1),
     };
-    if let Some(kind) = streak_type(event) {
-        update_streak(tx, user_id, event, kind, local_date(Utc::now(), tz)).await?;
-    }
-    // After the streak, so the best food streak read with the totals is new.
+    // The event and the totals it moves in one statement: no row when the
+    // event was awarded before (its source_key is taken).
     let stats = tx
         .query(
-            "INSERT INTO user_stats AS s (user_id, total_xp, food_entries, reminders_completed, chat_messages)
-             VALUES ($1, $2, $3, $4, $5)
+            "WITH event AS (
+                 INSERT INTO xp_events (user_id, event_type, xp, source_key, local_date)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id, source_key) DO NOTHING RETURNING xp)
+             INSERT INTO user_stats AS s (user_id, total_xp, food_entries, reminders_completed, chat_messages)
+             SELECT $1, xp, $6, $7, $8 FROM event
              ON CONFLICT (user_id) DO UPDATE SET
                  total_xp = s.total_xp + EXCLUDED.total_xp,
                  food_entries = s.food_entries + EXCLUDED.food_entries,
@@ -72,23 +62,59 @@ pub async fn award(
                  chat_messages = s.chat_messages + EXCLUDED.chat_messages
              RETURNING total_xp, food_entries, reminders_completed, chat_messages,
                  (SELECT best FROM streaks WHERE user_id = $1 AND streak_type = 'food_logging')",
-            &[&user_id, &xp, &food, &reminders, &chats],
+            &[
+                &user_id,
+                &event.as_str(),
+                &(xp as i32),
+                &source_key,
+                &day,
+                &food,
+                &reminders,
+                &chats,
+            ],
         )
         .await?;
-    let row = stats.first().ok_or(DbError::NotFound)?;
+    let Some(row) = stats.first() else {
+        return Ok(None);
+    };
     let total_xp: i64 = row.get(0);
-    let best_food = row.get::<_, Option<i32>>(4).unwrap_or(0);
-    let progress = Progress {
+    let best_before = row.get::<_, Option<i32>>(4).unwrap_or(0).max(0) as u32;
+    let mut best_food = best_before;
+    if let Some(kind) = streak_type(event) {
+        let best = update_streak(tx, user_id, event, kind, local_date(Utc::now(), tz)).await?;
+        if event == XpEvent::FoodLogged {
+            best_food = best_food.max(best);
+        }
+    }
+    let after = Progress {
         total_xp,
         food_entries: row.get::<_, i64>(1) as u64,
         reminders_completed: row.get::<_, i64>(2) as u64,
         chat_messages: row.get::<_, i64>(3) as u64,
-        best_food_streak: best_food.max(0) as u32,
+        best_food_streak: best_food,
     };
-    let ids: Vec<String> = rules::unlocked(&progress)
-        .iter()
-        .map(|s| s.to_string())
+    let before = Progress {
+        total_xp: total_xp - xp,
+        food_entries: after.food_entries.saturating_sub(food as u64),
+        reminders_completed: after.reminders_completed.saturating_sub(reminders as u64),
+        chat_messages: after.chat_messages.saturating_sub(chats as u64),
+        best_food_streak: best_before,
+    };
+    // Only what this award newly unlocks is written: the rest was written
+    // by the award that unlocked it. So an achievement added later reaches
+    // users already past its condition only through a backfill migration.
+    let earlier = rules::unlocked(&before);
+    let ids: Vec<&str> = rules::unlocked(&after)
+        .into_iter()
+        .filter(|id| !earlier.contains(id))
         .collect();
+    if ids.is_empty() {
+        return Ok(Some(Award {
+            xp,
+            total_xp,
+            unlocked: Vec::new(),
+        }));
+    }
     let fresh = tx
         .query(
             "INSERT INTO achievements (user_id, achievement_id)
@@ -115,7 +141,7 @@ async fn update_streak(
     event: XpEvent,
     kind: &str,
     today: NaiveDate,
-) -> Result<(), DbError> {
+) -> Result<u32, DbError> {
     let days: Vec<NaiveDate> = tx
         .query(
             "SELECT DISTINCT local_date FROM xp_events WHERE user_id = $1 AND event_type = $2",
@@ -128,17 +154,19 @@ async fn update_streak(
     let s = rules::streak(&days, today);
     let last = days.iter().filter(|d| **d <= today).max().copied();
     let (current, best) = (s.current as i32, s.best as i32);
-    tx.query(
-        "INSERT INTO streaks (user_id, streak_type, current, best, last_date)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id, streak_type) DO UPDATE SET
-             current = EXCLUDED.current,
-             best = GREATEST(streaks.best, EXCLUDED.best),
-             last_date = EXCLUDED.last_date",
-        &[&user_id, &kind, &current, &best, &last],
-    )
-    .await?;
-    Ok(())
+    let rows = tx
+        .query(
+            "INSERT INTO streaks (user_id, streak_type, current, best, last_date)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, streak_type) DO UPDATE SET
+                 current = EXCLUDED.current,
+                 best = GREATEST(streaks.best, EXCLUDED.best),
+                 last_date = EXCLUDED.last_date
+             RETURNING best",
+            &[&user_id, &kind, &current, &best, &last],
+        )
+        .await?;
+    Ok(rows.first().map_or(0, |r| r.get::<_, i32>(0).max(0) as u32))
 }
 
 /// A user's total XP; `NotFound` when the user does not exist.
