@@ -15,7 +15,8 @@
 #   d  chat overhead (end-to-end − fixed mock latency) at rising open-loop
 #      rates: the highest chats/s whose overhead p95 ≤ 5 ms (`chatload rate`;
 #      `chatload sweep` bisects the same way)
-#   e  10,000 concurrent chats, mock at 1 s: p95, errors, server peak RSS
+#   e  10,000 concurrent chats, mock at 1 s: p95, errors, server peak RSS,
+#      and its RSS 5, 30 and 60 s after
 #   h  CPU per chat of the server, PostgreSQL and Redis apart, from
 #      /proc/<pid>/stat around CAP_H_SECS of chats at CAP_H_RPS (mock at
 #      100 ms; the generator and the mock are not counted)
@@ -241,7 +242,8 @@ bench_e() {
   # at once, by design. No SLOW REQUEST line per chat.
   start_server "${mock_env[@]}" HEALTH_AGENT__ACTORS__LLM__MAILBOX_CAPACITY=$((n + 1000)) \
     HEALTH_AGENT__ACTORS__DB__MAILBOX_CAPACITY=$((2 * n + 1000)) \
-    HEALTH_AGENT__DATABASE__CONNECTION_TIMEOUT_MS=60000 SLOW_REQUEST_THRESHOLD_MS=600000
+    HEALTH_AGENT__DATABASE__CONNECTION_TIMEOUT_MS=60000 HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS=60000 \
+    SLOW_REQUEST_THRESHOLD_MS=600000
   $bin/chatload seed --url "http://127.0.0.1:$port" --users "$n" --user-prefix burst
   echo "server before: rss_mb=$(rss "$pid" VmRSS)"
   local b0; b0=$(busy_jiffies)
@@ -252,6 +254,10 @@ bench_e() {
   local cpu; cpu=$(( $(busy_jiffies) - b0 ))
   echo "RESULT e cpu: $(awk -v j="$cpu" -v n="$n" 'BEGIN {printf "%.2f CPU-s busy for the burst (incl. 1 s of connection set-up), %.2f ms a chat", j/100, j*10/n}')"
   echo "RESULT e rss: server VmRSS $(rss "$pid" VmRSS) MB, peak VmHWM $(rss "$pid" VmHWM) MB; the mock (actix-web holding the same 10,000 slow requests, nothing else) peak VmHWM $(rss "$mock" VmHWM) MB"
+  # What the server gives back once the burst is over (issue 16: <= 60 MB in 60 s).
+  local after=() t=0 at
+  for at in 5 30 60; do sleep $((at - t)); t=$at; after+=("${at} s $(rss "$pid" VmRSS) MB"); done
+  echo "RESULT e after: server VmRSS ${after[*]}"
   stop_server
   stop "$mock"; mock=""
 }

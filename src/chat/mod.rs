@@ -23,6 +23,8 @@ pub mod tools;
 
 use actors::db::ops::conversation::{HistoryTurn, LoadChatContext, NewMemory, SaveChatExchange};
 use actors::llm::{ChatRequest, ChatTurn, Role};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{ApiError, ApiResult};
@@ -121,6 +123,10 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
     turns.push(turn(Role::User, message.clone()));
 
     let system = prompt::system_prompt(&ctx, goals);
+    // The profile, memories and totals are in the prompt now: not held
+    // while the model thinks.
+    let user_known = ctx.exists;
+    drop(ctx);
     let mut answer = String::new();
     for round in 0..=MAX_TOOL_ROUNDS {
         let last = round == MAX_TOOL_ROUNDS;
@@ -129,7 +135,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
                 system: system.clone(),
                 turns: turns.clone(),
                 // The last round must answer in words.
-                tools: if last { Vec::new() } else { tools::specs() },
+                tools: if last { Arc::new([]) } else { tools::specs() },
                 max_tokens: 1024,
                 offline_reply: offline.as_ref().map(|o| o.reply(&turns)),
                 offline_tool_calls: match (&offline, last) {
@@ -201,7 +207,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
         .patient()
         .run(SaveChatExchange {
             user_id: user_id.clone(),
-            user_known: ctx.exists,
+            user_known,
             user_message: message,
             user_embedding: query_embedding,
             assistant_message: answer.clone(),

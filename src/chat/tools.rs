@@ -5,6 +5,8 @@
 //! stores nothing, and a retry stores things once. No transaction stays
 //! open across a model call.
 
+use std::sync::{Arc, LazyLock};
+
 use actors::db::ops::conversation::ToolWrite;
 use actors::db::ops::{FoodDay, FoodEntryRow, MealRow, NewFoodEntry};
 use actors::llm::{ToolCall, ToolSpec};
@@ -20,8 +22,13 @@ use crate::routes::meals::{self, LogMealRequest};
 use crate::routes::reminders::CreateReminderRequest;
 use crate::state::AppState;
 
-/// What the model may call.
-pub fn specs() -> Vec<ToolSpec> {
+/// What the model may call: built once, shared by every request.
+pub fn specs() -> Arc<[ToolSpec]> {
+    static SPECS: LazyLock<Arc<[ToolSpec]>> = LazyLock::new(|| build_specs().into());
+    Arc::clone(&SPECS)
+}
+
+fn build_specs() -> Vec<ToolSpec> {
     let tool = |name: &str, description: &str, parameters: Value| ToolSpec {
         name: name.to_owned(),
         description: description.to_owned(),

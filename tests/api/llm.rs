@@ -73,7 +73,7 @@ fn chat(text: &str) -> ChatRequest {
     ChatRequest {
         system: "You are a coach.".into(),
         turns: vec![user(text)],
-        tools: Vec::new(),
+        tools: Vec::new().into(),
         max_tokens: 256,
         offline_reply: None,
         offline_tool_calls: Vec::new(),
@@ -354,7 +354,7 @@ async fn tool_calls_round_trip_in_both_wire_formats() {
     for kind in [ProviderKind::Anthropic, ProviderKind::OpenAi] {
         let llm = llm(config(kind, port));
         let mut req = ChatRequest {
-            tools: vec![log_food_tool()],
+            tools: vec![log_food_tool()].into(),
             ..chat("I ate 2 eggs and toast.")
         };
 

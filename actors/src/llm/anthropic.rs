@@ -122,6 +122,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<(String, Vec<ToolCall>, Option<Strin
 mod tests {
     use super::*;
     use crate::llm::{ChatTurn, ToolSpec};
+    use std::sync::Arc;
 
     fn turn(role: Role, content: &str) -> ChatTurn {
         ChatTurn {
@@ -156,11 +157,11 @@ mod tests {
                 },
                 turn(Role::User, "thanks"),
             ],
-            tools: vec![ToolSpec {
+            tools: Arc::new([ToolSpec {
                 name: "log_food".into(),
                 description: "Log a meal".into(),
                 parameters: json!({"type": "object", "properties": {"description": {"type": "string"}}}),
-            }],
+            }]),
             max_tokens: 512,
             offline_reply: None,
             offline_tool_calls: Vec::new(),
@@ -196,7 +197,7 @@ mod tests {
         let req = ChatRequest {
             system: String::new(),
             turns: vec![turn(Role::User, "hi")],
-            tools: Vec::new(),
+            tools: Arc::new([]),
             max_tokens: 16,
             offline_reply: None,
             offline_tool_calls: Vec::new(),

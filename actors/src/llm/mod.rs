@@ -154,7 +154,9 @@ pub struct ToolSpec {
 pub struct ChatRequest {
     pub system: String,
     pub turns: Vec<ChatTurn>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared: the chat's tool set is built once per process, not per
+    /// call (its JSON schemas were ~18 KB per waiting chat).
+    pub tools: Arc<[ToolSpec]>,
     pub max_tokens: u32,
     /// What the offline provider answers (the chat computes it: it has the user's data).
     pub offline_reply: Option<String>,
@@ -220,7 +222,10 @@ impl LlmShared {
     pub fn new(cfg: &LlmConfig) -> Result<Arc<Self>, LlmSetupError> {
         let client = reqwest::Client::builder()
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
+            // After a burst, each idle connection keeps ~20 KB of buffers
+            // (and a socket): keep a few for the next calls, not thousands.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
             // Providers don't redirect; following one could carry the key elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("health-agent/", env!("CARGO_PKG_VERSION")))

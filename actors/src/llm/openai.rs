@@ -177,6 +177,7 @@ pub(crate) fn decode_embeddings(
 mod tests {
     use super::*;
     use crate::llm::{ChatTurn, ToolSpec};
+    use std::sync::Arc;
 
     fn turn(role: Role, content: &str) -> ChatTurn {
         ChatTurn {
@@ -211,11 +212,11 @@ mod tests {
                 },
                 turn(Role::Assistant, "Done!"),
             ],
-            tools: vec![ToolSpec {
+            tools: Arc::new([ToolSpec {
                 name: "log_food".into(),
                 description: "Log a meal".into(),
                 parameters: json!({"type": "object"}),
-            }],
+            }]),
             max_tokens: 300,
             offline_reply: None,
             offline_tool_calls: Vec::new(),
