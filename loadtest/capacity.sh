@@ -45,6 +45,10 @@ exec > >(tee "$log") 2>&1
 
 ./dev stack >/dev/null
 eval "$(./dev env)"
+# Databases left by test runs keep autovacuum busy and skew every figure
+# (RESULTS.md, round 1). `./dev test` drops them; say so if any are here.
+left=$(./dev psql -Atq -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'ha\_test\_%'")
+((left == 0)) || echo "warning: $left ha_test_* databases are left from test runs; \`./dev test\` drops them" >&2
 db_url=${DATABASE_URL%/*}/ha_bench
 cargo build --release --quiet -p health-agent --bin health-agent -p loadtest --bins
 bin=${CARGO_TARGET_DIR:-target}/release
