@@ -95,7 +95,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
         }
     };
     let ((query_embedding, ctx), stored) =
-        Box::pin(async { futures_util::try_join!(context, window) }).await?;
+        Box::pin(futures_util::future::try_join(context, window)).await?;
     let mut turns: Vec<ChatTurn> = match (supplied, &stored) {
         (Some(t), _) => t,
         (None, window) => window

@@ -9,6 +9,8 @@ use domain::gamification::XpEvent;
 use futures_util::future::{try_join, try_join3, try_join_all};
 use futures_util::TryFutureExt;
 use serde_json::Value;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::Row;
 
 use crate::db::ops::food::{insert_entry, FoodEntryRow, NewFoodEntry};
 use crate::db::ops::gamification::award;
@@ -139,22 +141,21 @@ impl DbOperation for LoadChatContext {
             reminders_active: row.get(13),
             ..Default::default()
         };
-        let list = |i| row.get::<_, Option<Vec<f64>>>(i).unwrap_or_default();
-        let contents = row.get::<_, Option<Vec<String>>>(3).unwrap_or_default();
+        let contents: Option<Vec<String>> = row.get(3);
+        let distances: Option<Vec<f64>> = row.get(4);
         ctx.memories = contents
+            .unwrap_or_default()
             .into_iter()
-            .zip(list(4))
+            .zip(distances.unwrap_or_default())
             .map(|(content, distance)| MemoryHit { content, distance })
             .collect();
-        let days = row.get::<_, Option<Vec<NaiveDate>>>(5).unwrap_or_default();
-        if let Some(i) = days.iter().position(|d| *d == today) {
-            let at = |v: Vec<f64>| v.get(i).copied().unwrap_or_default();
-            let entries = row.get::<_, Option<Vec<i64>>>(6).unwrap_or_default();
-            ctx.food_entries_today = entries.get(i).copied().unwrap_or_default();
-            ctx.calories_today = at(list(7));
-            ctx.protein_today = at(list(8));
-            ctx.carbs_today = at(list(9));
-            ctx.fat_today = at(list(10));
+        let days: Option<Vec<NaiveDate>> = row.get(5);
+        if let Some(i) = days.unwrap_or_default().iter().position(|d| *d == today) {
+            ctx.food_entries_today = element(row, 6, i);
+            ctx.calories_today = element(row, 7, i);
+            ctx.protein_today = element(row, 8, i);
+            ctx.carbs_today = element(row, 9, i);
+            ctx.fat_today = element(row, 10, i);
         }
         let last: Option<NaiveDate> = row.get(12);
         // A streak whose last day is before yesterday is broken.
@@ -167,6 +168,17 @@ impl DbOperation for LoadChatContext {
         ctx.food_streak_last = last;
         Ok(ctx)
     }
+}
+
+/// Element `i` of the array in column `col`; the default when the array is
+/// NULL (no rows were aggregated) or shorter.
+fn element<'a, T>(row: &'a Row, col: usize, i: usize) -> T
+where
+    T: FromSql<'a> + Default + Copy,
+{
+    row.get::<_, Option<Vec<T>>>(col)
+        .and_then(|v| v.get(i).copied())
+        .unwrap_or_default()
 }
 
 /// The newest `limit` messages of a user, oldest first (an index-only scan
