@@ -139,7 +139,7 @@ async fn resized_pools_serve_new_work_while_the_old_pool_finishes_its_own() {
     let sleeps: Vec<_> = (0..4)
         .map(|_| {
             let db = db.clone();
-            actix::spawn(async move { db.run(Sleep(1.0)).await })
+            actix::spawn(async move { db.run(Sleep(2.0)).await })
         })
         .collect();
     // Connecting (SCRAM in a debug build) takes a while.
@@ -215,5 +215,60 @@ async fn patient_work_waits_out_a_busy_pool_that_sheds_other_work() {
         "{shed:?}"
     );
     assert_eq!(db.patient().run(actors::db::ops::Ping).await.unwrap(), 1);
+    busy.await.unwrap().unwrap();
+}
+
+/// The database stops accepting connections (as at `max_connections`) while
+/// the pool's own connection keeps working: the probe cannot reconnect, so
+/// health reports it down. New work fails fast; work already paid for waits
+/// for the pool's connection and is saved.
+#[actix::test]
+async fn patient_work_is_not_refused_while_health_reports_the_database_down() {
+    let url = actors::testing::migrated_database().await;
+    let mut cfg = config(url.clone(), 16);
+    cfg.pool_max_size = 1;
+    cfg.connection_timeout = Duration::from_secs(3);
+    let shared = DbShared::start(&cfg).unwrap();
+    let db = DbHandle::start(shared.clone());
+    assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
+    let busy = {
+        let db = db.clone();
+        actix::spawn(async move { db.run(Sleep(2.0)).await })
+    };
+    // From another database: a session cannot lock out its own.
+    let (admin, conn) =
+        tokio_postgres::connect(&actors::testing::admin_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    actix::spawn(conn);
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    // The probe's session; the pool's one connection is the one sleeping.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND query NOT LIKE '%pg_sleep%'",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shared.health().is_connected() {
+        assert!(Instant::now() < deadline, "health never saw the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let refused = db.run(actors::db::ops::Ping).await.unwrap_err();
+    assert!(matches!(refused, DbError::Unavailable(_)), "{refused:?}");
+    let saved = db.patient().run(actors::db::ops::Ping).await;
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert_eq!(saved.unwrap(), 1);
     busy.await.unwrap().unwrap();
 }

@@ -244,7 +244,8 @@ impl DbShared {
     /// The wait an operation on `pool` may spend getting a connection: what
     /// is left of the queue target since its request `arrived`, so that a
     /// 503 comes within the target as the client sees it. Patient work
-    /// waits `connection_timeout` for a busy pool and is never shed.
+    /// waits `connection_timeout` for a busy pool and is never shed, nor
+    /// refused because health says the database is down.
     pub(crate) fn checkout(
         &self,
         pool: &PgPool,
@@ -252,7 +253,7 @@ impl DbShared {
         patient: bool,
         arrived: Option<Instant>,
     ) -> Checkout {
-        if !self.database_up() {
+        if !patient && !self.database_up() {
             return Checkout::Down;
         }
         // Not "no idle connection": one seen idle here may be taken by the
@@ -487,7 +488,9 @@ impl DbHandle {
     /// The same actor, for work already paid for (a chat's save after its
     /// model calls): when every connection is busy it waits up to
     /// `connection_timeout` instead of the queue target, since shedding it
-    /// would throw away the completions. Such work is bounded by the LLM
+    /// would throw away the completions; for the same reason it is not
+    /// refused while health reports the database down (a real outage fails
+    /// it after `connection_timeout`). Such work is bounded by the LLM
     /// family's capacity, so it cannot fill the queue by itself.
     pub fn patient(&self) -> Self {
         Self {
@@ -505,7 +508,10 @@ impl DbHandle {
     pub async fn run<O: DbOperation>(&self, op: O) -> Result<O::Output, DbError> {
         let ticket = self.shared.gate.admit()?;
         // No wait for a pool that cannot connect: health knows within a second.
-        if !self.shared.database_up()
+        // Patient work waits anyway: a probe starved by a saturated box looks
+        // like an outage, and failing fast would throw the paid work away.
+        if !self.patient
+            && !self.shared.database_up()
             && self
                 .shared
                 .pool_for(O::READ_ONLY && !self.primary_only)
