@@ -115,10 +115,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts this worker's supervised actors on the current arbiter.
+    /// Starts this worker's supervised actors on the current arbiter, with
+    /// its share of the pools.
     pub fn for_this_worker(shared: Arc<Shared>) -> Self {
+        Self::with_db(DbHandle::start(Arc::clone(&shared.db)), shared)
+    }
+
+    /// The same for the probe server's worker, which never queries: no
+    /// share of the pools.
+    pub fn for_probes(shared: Arc<Shared>) -> Self {
+        Self::with_db(DbHandle::spare(Arc::clone(&shared.db)), shared)
+    }
+
+    fn with_db(db: DbHandle, shared: Arc<Shared>) -> Self {
         Self {
-            db: DbHandle::start(Arc::clone(&shared.db)),
+            db,
             cache: CacheHandle::start(Arc::clone(&shared.cache)),
             llm: LlmHandle::start(Arc::clone(&shared.llm)),
             metrics: shared.metrics.clone(),
