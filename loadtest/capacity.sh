@@ -26,6 +26,7 @@
 # sides for CAP_ROUNDS rounds and compare medians, so a build or a noisy
 # neighbour hits both. Knobs: CAP_SECS (10), CAP_CONN (64), CAP_THREADS (2),
 # CAP_ROUNDS (3), CAP_USERS (1000), CAP_PORT (8100), CAP_MOCK_PORT (8189),
+# CAP_BIN (a directory of prebuilt binaries instead of building this tree),
 # CAP_D_LATENCY_MS (100), CAP_D_LIMIT_MS (5), CAP_D_RATES (25 100 250 500 1000
 # 1500 2000), CAP_E_N (10000), CAP_H_RPS (500), CAP_H_SECS (20).
 # Output: stdout and loadtest/results/capacity-<time>.log.
@@ -50,8 +51,14 @@ eval "$(./dev env)"
 left=$(./dev psql -Atq -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'ha\_test\_%'")
 ((left == 0)) || echo "warning: $left ha_test_* databases are left from test runs; \`./dev test\` drops them" >&2
 db_url=${DATABASE_URL%/*}/ha_bench
-cargo build --release --quiet -p health-agent --bin health-agent -p loadtest --bins
-bin=${CARGO_TARGET_DIR:-target}/release
+# CAP_BIN: a directory holding another build's health-agent and chatload,
+# to compare builds side by side (loadtest/interleave.sh).
+if [[ -n ${CAP_BIN:-} ]]; then
+  bin=$CAP_BIN
+else
+  cargo build --release --quiet -p health-agent --bin health-agent -p loadtest --bins
+  bin=${CARGO_TARGET_DIR:-target}/release
+fi
 
 # The server holds a socket per client and per model call in e: as many
 # descriptors as allowed.
@@ -291,7 +298,7 @@ bench_h() {
   stop "$mock"; mock=""
 }
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr); $(date -u +%FT%TZ); $(git rev-parse --short HEAD 2>/dev/null)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr); $(date -u +%FT%TZ); $(git rev-parse --short HEAD 2>/dev/null)${CAP_BIN:+; binaries from $CAP_BIN}"
 fresh_db
 start_server
 $bin/chatload seed --url "http://127.0.0.1:$port" --users "$users"

@@ -1,7 +1,7 @@
 //! The chat's two database operations, run directly: the context read (one
 //! statement) and the exchange's save (its statement count cut: no user
-//! insert for a known user, one award statement, achievements only when
-//! one unlocks).
+//! insert for a known user, whose lock is pipelined with the writes, one
+//! award statement, achievements only when one unlocks).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
 
@@ -32,7 +32,7 @@ fn vector(i: usize, j: usize, of_j: f32) -> Vec<f32> {
 fn save(user: &str, known: bool, n: u32, at: DateTime<Utc>) -> SaveChatExchange {
     SaveChatExchange {
         user_id: user.into(),
-        user_known: known,
+        known_timezone: known.then_some(chrono_tz::UTC),
         user_message: format!("message {n}"),
         user_embedding: vector(0, 1, 0.0),
         assistant_message: format!("answer {n}"),
@@ -148,6 +148,7 @@ async fn a_known_user_deleted_before_the_save_is_created_again() {
         count(&c, "SELECT count(*) FROM users WHERE user_id = $1", "gone").await,
         1
     );
+    // The first try's pipelined writes were rolled back: one exchange.
     assert_eq!(
         count(
             &c,
@@ -156,6 +157,15 @@ async fn a_known_user_deleted_before_the_save_is_created_again() {
         )
         .await,
         2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM xp_events WHERE user_id = $1",
+            "gone"
+        )
+        .await,
+        1
     );
 }
 

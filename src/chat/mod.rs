@@ -129,7 +129,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
     let system = prompt::system_prompt(&ctx, goals);
     // The profile, memories and totals are in the prompt now: not held
     // while the model thinks.
-    let user_known = ctx.exists;
+    let known_timezone = ctx.exists.then_some(ctx.timezone);
     drop(ctx);
     let mut answer = String::new();
     for round in 0..=MAX_TOOL_ROUNDS {
@@ -207,7 +207,7 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
     // Paid for by now: a busy pool is waited out, not shed.
     let saved = Box::pin(state.db.patient().run(SaveChatExchange {
         user_id: user_id.clone(),
-        user_known,
+        known_timezone,
         user_message: message,
         user_embedding: query_embedding,
         assistant_message: answer.clone(),

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::ops::{Deref, DerefMut};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 
@@ -90,6 +90,12 @@ impl Statements {
         let statement = self.get(c, sql).await?;
         sent_then_release(turn, c.execute(&statement, params)).await
     }
+
+    /// `sql` as a simple query, in its turn.
+    async fn simple(&self, c: &tokio_postgres::Client, sql: &'static str) -> Result<(), Error> {
+        let turn = self.send_turn.lock().await;
+        sent_then_release(turn, c.batch_execute(sql)).await
+    }
 }
 
 /// A connection: `query`/`execute` take SQL known at compile time and run
@@ -109,10 +115,30 @@ impl Client {
         self.statements.execute(&self.inner, sql, params).await
     }
 
+    /// Begins a transaction without waiting for PostgreSQL's answer: the
+    /// `BEGIN` goes out ahead of the transaction's first statements, in the
+    /// same round trip, and its answer is checked at `commit`. A `BEGIN`
+    /// that fails leaves every statement after it failing too.
     pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        let (client, statements) = (&self.inner, &self.statements);
+        let turn = statements.send_turn.lock().await;
+        let mut begin: Pending<'_> = Box::pin(client.batch_execute("BEGIN"));
+        // Its first poll sends it; then it waits for the answer, which
+        // `commit` collects.
+        let done = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx))).await;
+        drop(turn);
+        let begin = match done {
+            Poll::Ready(answer) => {
+                answer?;
+                None
+            }
+            Poll::Pending => Some(begin),
+        };
         Ok(Transaction {
-            inner: self.inner.transaction().await?,
-            statements: Arc::clone(&self.statements),
+            client,
+            statements,
+            begin,
+            open: true,
         })
     }
 }
@@ -141,23 +167,51 @@ impl DerefMut for Client {
     }
 }
 
-/// A transaction on a [`Client`], with the same cached statements.
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
+/// A transaction on a [`Client`], with the same cached statements. Dropped
+/// without `commit` (an error, a timeout), it rolls back, as
+/// `tokio_postgres::Transaction` does: the `ROLLBACK` is sent at once and
+/// runs before anything the connection's next user sends.
 pub struct Transaction<'a> {
-    inner: tokio_postgres::Transaction<'a>,
-    statements: Arc<Statements>,
+    client: &'a tokio_postgres::Client,
+    statements: &'a Statements,
+    /// The `BEGIN`'s answer, not awaited yet.
+    begin: Option<Pending<'a>>,
+    open: bool,
 }
 
 impl Transaction<'_> {
     pub async fn query(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, Error> {
-        self.statements.query(&self.inner, sql, params).await
+        self.statements.query(self.client, sql, params).await
     }
 
     pub async fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64, Error> {
-        self.statements.execute(&self.inner, sql, params).await
+        self.statements.execute(self.client, sql, params).await
     }
 
-    pub async fn commit(self) -> Result<(), Error> {
-        self.inner.commit().await
+    pub async fn commit(mut self) -> Result<(), Error> {
+        if let Some(begin) = self.begin.take() {
+            begin.await?;
+        }
+        // Sent: the transaction ends either way, even if this is dropped.
+        self.open = false;
+        self.statements.simple(self.client, "COMMIT").await
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        // No statement of this transaction is left to order it against:
+        // each borrows the transaction. The first poll sends the ROLLBACK;
+        // its answer is dropped, as tokio-postgres drops its own.
+        let mut rollback = pin!(self.client.batch_execute("ROLLBACK"));
+        let _ = rollback
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
     }
 }
 

@@ -5,19 +5,20 @@
 //! extension type's OID per connection.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use domain::gamification::XpEvent;
 use futures_util::future::{try_join, try_join3, try_join_all};
 use futures_util::TryFutureExt;
 use serde_json::Value;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use crate::db::ops::food::{insert_entry, FoodEntryRow, NewFoodEntry};
-use crate::db::ops::gamification::award;
+use crate::db::ops::gamification::{award, Award};
 use crate::db::ops::meals::log_meal;
 use crate::db::ops::memories::{insert_memory, NewMemoryRef};
 use crate::db::ops::reminders::{CreateReminder, ReminderRow};
-use crate::db::{Client, DbError, DbOperation};
+use crate::db::{Client, DbError, DbOperation, Transaction};
 
 /// `[0.1,0.2,...]`, pgvector's text input. ryu writes each number in place:
 /// `format!` per number was 5 % of the server's CPU in a chat.
@@ -263,9 +264,10 @@ pub struct SavedExchange {
 #[derive(Debug, Clone)]
 pub struct SaveChatExchange {
     pub user_id: String,
-    /// The chat's context found the user: the insert is tried only if the
-    /// user is gone by now (deleted meanwhile, or a lagging replica).
-    pub user_known: bool,
+    /// The user's timezone, when the chat's context found the user: the
+    /// user's insert is tried only if the user is gone by now (deleted
+    /// meanwhile, or a lagging replica).
+    pub known_timezone: Option<Tz>,
     pub user_message: String,
     pub user_embedding: Vec<f32>,
     pub assistant_message: String,
@@ -283,82 +285,25 @@ impl DbOperation for SaveChatExchange {
     const NAME: &'static str = "save_chat_exchange";
 
     async fn run(self, client: &mut Client) -> Result<SavedExchange, DbError> {
-        let tx = client.transaction().await?;
-        // Statements that need no answer from the one before are pipelined
-        // (sent together, run in order): PostgreSQL does the same work in
-        // fewer round trips. A failure aborts the transaction, and the
-        // first error to come back is the cause.
-        let known = if self.user_known {
-            match super::users::lock_user_tz(&tx, &self.user_id).await {
-                Err(DbError::NotFound) => None,
-                found => Some(found?),
+        if let Some(tz) = self.known_timezone {
+            match self.save(client, Some(tz)).await {
+                // Gone since the context was read (deleted meanwhile, or a
+                // lagging replica): that transaction is rolled back.
+                Err(DbError::NotFound) => {}
+                done => return done,
             }
-        } else {
-            None
-        };
-        let tz = if let Some(tz) = known {
-            tz
-        } else {
-            let (_, tz) = try_join(
-                tx.execute(
-                    "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                    &[&self.user_id],
-                )
-                .err_into(),
-                super::users::lock_user_tz(&tx, &self.user_id),
-            )
-            .await?;
-            tz
-        };
-        let (u, a) = (
-            vector_text(&self.user_embedding),
-            vector_text(&self.assistant_embedding),
-        );
-        let memories: Vec<(String, &NewMemory)> = self
-            .memories
-            .iter()
-            .map(|m| (vector_text(&m.embedding), m))
-            .collect();
-        let (_, _, awarded) = try_join3(
-            // The assistant's row is a microsecond later so the order is stable.
-            tx.execute(
-                "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\", embedding_model)
-                 VALUES ($1, 'user', $2, $3::text::vector, $5, $7),
-                        ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond', $7)",
-                &[
-                    &self.user_id,
-                    &self.user_message,
-                    &u,
-                    &self.assistant_message,
-                    &self.at,
-                    &a,
-                    &self.embedding_model,
-                ],
-            )
-            .err_into(),
-            try_join_all(memories.iter().map(|(e, m)| {
-                let (tx, uid, model) = (&tx, &self.user_id, &self.embedding_model);
-                async move {
-                    let new = NewMemoryRef {
-                        kind: &m.kind,
-                        content: &m.content,
-                        slot: m.slot.as_deref(),
-                        embedding: e.clone(),
-                        model,
-                    };
-                    insert_memory(tx, uid, &new).await
-                }
-            })),
-            award(
-                &tx,
-                &self.user_id,
-                XpEvent::ChatMessage,
-                &self.source_key,
-                self.at,
-                tz,
-            ),
-        )
-        .await?;
+        }
+        self.save(client, None).await
+    }
+}
+
+impl SaveChatExchange {
+    /// The exchange in one transaction. With the user's timezone known, the
+    /// user's lock goes out together with the writes: one round trip for
+    /// all of them, and `NotFound` if the user is gone.
+    async fn save(&self, client: &mut Client, known: Option<Tz>) -> Result<SavedExchange, DbError> {
+        let tx = client.transaction().await?;
+        let (tz, awarded) = self.lock_and_write(&tx, known).await?;
         let mut saved = SavedExchange {
             total_xp: awarded.map(|a| a.total_xp),
             ..SavedExchange::default()
@@ -394,6 +339,98 @@ impl DbOperation for SaveChatExchange {
         }
         tx.commit().await?;
         Ok(saved)
+    }
+
+    /// Locks (or first creates) the user, then stores both messages, the
+    /// new memories and the chat's XP: the user's timezone and the award.
+    async fn lock_and_write(
+        &self,
+        tx: &Transaction<'_>,
+        known: Option<Tz>,
+    ) -> Result<(Tz, Option<Award>), DbError> {
+        // Statements that need no answer from the one before are pipelined
+        // (sent together, run in order): PostgreSQL does the same work in
+        // fewer round trips. A failure aborts the transaction, and the
+        // first error to come back is the cause.
+        let lock = async {
+            match known {
+                // Sent first, so it is answered first: a missing user stops
+                // the rest, whose errors would otherwise name a foreign key.
+                Some(tz) => super::users::lock_user_tz(tx, &self.user_id)
+                    .await
+                    .map(|_| tz),
+                None => {
+                    let (_, tz) = try_join(
+                        tx.execute(
+                            "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                            &[&self.user_id],
+                        )
+                        .err_into(),
+                        super::users::lock_user_tz(tx, &self.user_id),
+                    )
+                    .await?;
+                    Ok(tz)
+                }
+            }
+        };
+        let (lock, tz) = match known {
+            Some(tz) => (Some(lock), tz),
+            None => (None, lock.await?),
+        };
+        let (u, a) = (
+            vector_text(&self.user_embedding),
+            vector_text(&self.assistant_embedding),
+        );
+        let memories: Vec<(String, &NewMemory)> = self
+            .memories
+            .iter()
+            .map(|m| (vector_text(&m.embedding), m))
+            .collect();
+        let history: [&(dyn ToSql + Sync); 7] = [
+            &self.user_id,
+            &self.user_message,
+            &u,
+            &self.assistant_message,
+            &self.at,
+            &a,
+            &self.embedding_model,
+        ];
+        let writes = try_join3(
+            // The assistant's row is a microsecond later so the order is stable.
+            tx.execute(
+                "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\", embedding_model)
+                 VALUES ($1, 'user', $2, $3::text::vector, $5, $7),
+                        ($1, 'assistant', $4, $6::text::vector, $5 + interval '1 microsecond', $7)",
+                &history,
+            )
+            .err_into(),
+            try_join_all(memories.iter().map(|(e, m)| {
+                let (uid, model) = (&self.user_id, &self.embedding_model);
+                async move {
+                    let new = NewMemoryRef {
+                        kind: &m.kind,
+                        content: &m.content,
+                        slot: m.slot.as_deref(),
+                        embedding: e.clone(),
+                        model,
+                    };
+                    insert_memory(tx, uid, &new).await
+                }
+            })),
+            award(
+                tx,
+                &self.user_id,
+                XpEvent::ChatMessage,
+                &self.source_key,
+                self.at,
+                tz,
+            ),
+        );
+        let (_, _, awarded) = match lock {
+            Some(lock) => try_join(lock, writes).await?.1,
+            None => writes.await?,
+        };
+        Ok((tz, awarded))
     }
 }
 
