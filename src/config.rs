@@ -224,17 +224,6 @@ pub struct ApiSettings {
     pub client_disconnect_timeout_ms: Duration,
 }
 
-impl ApiSettings {
-    /// The HTTP worker threads: `workers`, or one per core when 0.
-    pub fn worker_threads(&self) -> usize {
-        if self.workers == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            self.workers
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {

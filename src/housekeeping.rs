@@ -15,7 +15,7 @@ pub fn spawn(settings: HousekeepingSettings, db: Arc<DbShared>) {
     if !settings.enabled {
         return;
     }
-    let db = DbHandle::spare(db);
+    let db = DbHandle::start(db);
     actix::spawn(async move {
         let mut tick = tokio::time::interval(settings.interval_ms);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -103,7 +103,11 @@ impl Application {
         let shared = Arc::new(Shared::new(settings, db, cache, llm, metrics, prometheus));
 
         let s = &shared.settings.api;
-        let workers = s.worker_threads();
+        let workers = if s.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            s.workers
+        };
         // Descriptors left for the pools (primary, replica, reminders'),
         // Redis, the probe, LLM clients, listeners and files.
         let d = &shared.settings.database;
@@ -311,7 +315,9 @@ fn probe_server(shared: &Arc<Shared>, port: u16) -> anyhow::Result<(Server, u16)
     let shared = Arc::clone(shared);
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(AppState::for_probes(Arc::clone(&shared))))
+            .app_data(web::Data::new(AppState::for_this_worker(Arc::clone(
+                &shared,
+            ))))
             .into_utoipa_app()
             .configure(routes::probes)
             .into_app()
@@ -403,7 +409,7 @@ fn cors(origins: &[String]) -> Cors {
 /// is noise. A database that cannot be asked now is not a reason to stay
 /// down.
 pub async fn check_embedding_models(db: &Arc<DbShared>, current: &str) -> anyhow::Result<()> {
-    let handle = actors::db::DbHandle::spare(Arc::clone(db));
+    let handle = actors::db::DbHandle::start(Arc::clone(db));
     let op = handle.run(actors::db::ops::memories::EmbeddingModelsInUse);
     match tokio::time::timeout(Duration::from_secs(5), op).await {
         Ok(Ok(models)) => {

@@ -115,21 +115,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts this worker's supervised actors on the current arbiter, with
-    /// its share of the pools.
+    /// Starts this worker's supervised actors on the current arbiter.
     pub fn for_this_worker(shared: Arc<Shared>) -> Self {
-        Self::with_db(DbHandle::start(Arc::clone(&shared.db)), shared)
-    }
-
-    /// The same for the probe server's worker, which never queries: no
-    /// share of the pools.
-    pub fn for_probes(shared: Arc<Shared>) -> Self {
-        Self::with_db(DbHandle::spare(Arc::clone(&shared.db)), shared)
-    }
-
-    fn with_db(db: DbHandle, shared: Arc<Shared>) -> Self {
         Self {
-            db,
+            db: DbHandle::start(Arc::clone(&shared.db)),
             cache: CacheHandle::start(Arc::clone(&shared.cache)),
             llm: LlmHandle::start(Arc::clone(&shared.llm)),
             metrics: shared.metrics.clone(),

@@ -60,7 +60,7 @@ async fn round(
                             Path::Actor => handle.run(Ping).await.is_ok(),
                             // The statement Ping runs, prepared once per
                             // connection on both sides.
-                            Path::Direct => match handle.primary_pool().get().await {
+                            Path::Direct => match shared.primary_pool().get().await {
                                 Ok(c) => c.query("SELECT $1::int4", &[&one]).await.is_ok(),
                                 Err(_) => false,
                             },
@@ -108,7 +108,6 @@ fn main() {
             replica_url: None,
             pool_max_size: pool_size,
             pool_min_idle: pool_size,
-            lanes: workers as u32,
             connection_timeout: Duration::from_secs(5),
             queue_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(5),

@@ -13,7 +13,6 @@ pub mod embedder;
 pub mod error;
 pub mod family;
 pub mod gate;
-pub mod lanes;
 pub mod llm;
 pub mod lograte;
 pub mod metrics;

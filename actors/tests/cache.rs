@@ -21,7 +21,6 @@ fn config(url: String, namespace: &str) -> CacheConfig {
         url,
         namespace: namespace.to_owned(),
         pool_max_size: 4,
-        lanes: 1,
         op_timeout: Duration::from_millis(50),
         mailbox_capacity: 1024,
         l1_ttl: Duration::from_secs(30),

@@ -1,5 +1,5 @@
 //! Sheds writes at the door while the database's connection queue is past
-//! its target (`DbHandle::sheds_writes`). Refused here, before CORS, the API
+//! its target (`DbShared::sheds_writes`). Refused here, before CORS, the API
 //! key, the rate limit, idempotency and the body are looked at, a 503 costs
 //! a few microseconds of the CPU that the requests being served need; the
 //! DB family would refuse the same write later, after all that work.
@@ -36,7 +36,7 @@ pub async fn shed(
     let refusal = writes_user_data(&req)
         .then(|| req.app_data::<web::Data<AppState>>())
         .flatten()
-        .filter(|state| state.db.sheds_writes())
+        .filter(|state| state.shared().db.sheds_writes())
         .map(|state| {
             let shared = state.shared();
             let res = ApiError::from(shared.db.gate().shed()).error_response();

@@ -139,11 +139,8 @@ fn spawn_reads(
 #[actix_web::test]
 async fn past_half_the_queue_target_requests_are_shed_on_arrival_and_writes_at_the_door() {
     // Arrange: a pool of 2 and a 2 s queue target, so a request that waited
-    // for its 503 is told apart from one shed on arrival. One worker: each
-    // worker queues for its own share of the pool (its lane), and which
-    // worker the reads and the write land on is up to the kernel.
+    // for its 503 is told apart from one shed on arrival.
     let app = TestApp::spawn_with(vec![
-        ("HEALTH_AGENT__API__WORKERS", "1".into()),
         ("HEALTH_AGENT__DATABASE__POOL_MAX_SIZE", "2".into()),
         ("HEALTH_AGENT__DATABASE__POOL_MIN_IDLE", "2".into()),
         ("HEALTH_AGENT__DATABASE__QUEUE_TIMEOUT_MS", "2000".into()),

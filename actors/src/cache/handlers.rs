@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::sync::Arc;
 
 use actix::{AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
@@ -43,9 +44,9 @@ impl CacheActor {
         F: FnOnce(MultiplexedConnection) -> Fut + 'static,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        let pool = self.pool.clone();
+        let shared = Arc::clone(&self.shared);
         async move {
-            let pool = pool.ok_or(CacheError::Disabled)?;
+            let pool = shared.pool.as_ref().ok_or(CacheError::Disabled)?;
             let tracked = pool.get().await?.clone();
             f(tracked.conn.clone()).await.map_err(|e| {
                 tracked.note_error(&e);

@@ -30,10 +30,9 @@ use crate::circuit::Circuit;
 use crate::error::ActorError;
 use crate::family::Family;
 use crate::gate::{Gate, Ticket, Timing};
-use crate::lanes::{share, Lanes, OnThread};
 use manager::TrackedManager;
 
-pub type RedisPool = bb8::Pool<OnThread<TrackedManager>>;
+pub type RedisPool = bb8::Pool<TrackedManager>;
 
 /// What `get_or_load` needs of its loader's error: concurrent misses on one
 /// key share a single load, so each waiter gets its own copy of a failure;
@@ -75,11 +74,7 @@ pub struct CacheConfig {
     pub enabled: bool,
     pub url: String,
     pub namespace: String,
-    /// For the process: split evenly among `lanes`.
     pub pool_max_size: u32,
-    /// The threads that use the cache (the HTTP workers), each with a pool
-    /// of its own (`crate::lanes`).
-    pub lanes: u32,
     pub op_timeout: Duration,
     pub mailbox_capacity: usize,
     pub l1_ttl: Duration,
@@ -142,34 +137,8 @@ pub struct CacheSnapshot {
     pub circuit_open: bool,
 }
 
-/// What each thread's Redis pool is built from, and the pools.
-struct RedisPools {
-    manager: TrackedManager,
-    /// For the process, and the threads it is split among.
-    max_size: u32,
-    lane_count: u32,
-    connection_timeout: Duration,
-    lanes: Lanes<RedisPool>,
-}
-
-impl RedisPools {
-    /// This thread's pool. Lazy: the server starts while Redis is down.
-    fn here(&self) -> Arc<RedisPool> {
-        self.lanes.here(|index, home| {
-            bb8::Pool::builder()
-                .max_size(share(self.max_size, self.lane_count, index).max(1))
-                .connection_timeout(self.connection_timeout)
-                // A PING per checkout costs ~40 % of a GET (PITFALLS §10);
-                // broken connections are flagged on error instead.
-                .test_on_check_out(false)
-                .retry_connection(false)
-                .build_unchecked(OnThread::new(self.manager.clone(), home))
-        })
-    }
-}
-
 pub struct CacheShared {
-    redis: Option<RedisPools>,
+    pool: Option<RedisPool>,
     l1: Option<L1>,
     gate: Gate,
     prefix: String,
@@ -195,25 +164,27 @@ impl CacheShared {
     /// when enabled, starts the probe and the invalidation listener on the
     /// current arbiter.
     pub fn start(cfg: &CacheConfig) -> Result<Arc<Self>, CacheError> {
-        let (redis, l1) = if cfg.enabled {
-            let redis = RedisPools {
-                manager: TrackedManager(RedisConnectionManager::new(cfg.url.as_str())?),
-                max_size: cfg.pool_max_size,
-                lane_count: cfg.lanes,
-                connection_timeout: cfg.op_timeout.max(Duration::from_millis(50)),
-                lanes: Lanes::default(),
-            };
+        let (pool, l1) = if cfg.enabled {
+            let manager = TrackedManager(RedisConnectionManager::new(cfg.url.as_str())?);
+            let pool = bb8::Pool::builder()
+                .max_size(cfg.pool_max_size)
+                .connection_timeout(cfg.op_timeout.max(Duration::from_millis(50)))
+                // A PING per checkout costs ~40 % of a GET (PITFALLS §10);
+                // broken connections are flagged on error instead.
+                .test_on_check_out(false)
+                .retry_connection(false)
+                .build_unchecked(manager);
             let l1 = moka::future::Cache::builder()
                 .max_capacity(cfg.l1_max_entries)
                 .time_to_live(cfg.l1_ttl)
                 .build();
-            (Some(redis), Some(l1))
+            (Some(pool), Some(l1))
         } else {
             (None, None)
         };
         let prefix = format!("{}:v1:", cfg.namespace);
         let shared = Arc::new(Self {
-            redis,
+            pool,
             l1,
             gate: Gate::new("cache", cfg.mailbox_capacity),
             channel: format!("{prefix}invalidate"),
@@ -232,12 +203,7 @@ impl CacheShared {
     }
 
     pub fn enabled(&self) -> bool {
-        self.redis.is_some()
-    }
-
-    /// This thread's Redis pool, when the cache is enabled.
-    fn pool_here(&self) -> Option<Arc<RedisPool>> {
-        self.redis.as_ref().map(RedisPools::here)
+        self.pool.is_some()
     }
 
     pub fn gate(&self) -> &Gate {
@@ -334,7 +300,7 @@ fn spawn_probe(shared: std::sync::Weak<CacheShared>) {
         loop {
             tick.tick().await;
             let Some(s) = shared.upgrade() else { return };
-            let Some(pool) = s.pool_here() else { return };
+            let Some(pool) = s.pool.clone() else { return };
             let ping = || async {
                 let c = pool.get().await.ok()?.clone();
                 let mut conn = c.conn.clone();
@@ -398,8 +364,6 @@ async fn replay(pool: &RedisPool, s: &CacheShared, keys: &[String]) -> bool {
 
 pub struct CacheActor {
     shared: Arc<CacheShared>,
-    /// This arbiter's pool.
-    pool: Option<Arc<RedisPool>>,
 }
 
 impl Actor for CacheActor {
@@ -424,10 +388,8 @@ impl CacheHandle {
     /// Starts a supervised `CacheActor` on the current arbiter.
     pub fn start(shared: Arc<CacheShared>) -> Self {
         let for_actor = Arc::clone(&shared);
-        let pool = shared.pool_here();
         let family = Family::start("cache", move |_| CacheActor {
             shared: Arc::clone(&for_actor),
-            pool: pool.clone(),
         });
         Self { family, shared }
     }

@@ -23,17 +23,16 @@ impl<O: DbOperation> Handler<Run<O>> for DbActor {
             primary,
             patient,
             arrived,
-            lane,
         } = msg;
         // A clone: a live resize swaps the pools, and this operation finishes
         // on the one it started with.
-        let (pool, on_primary) = self.shared.pool_for(&lane, O::READ_ONLY && !primary);
+        let (pool, on_primary) = self.shared.pool_for(O::READ_ONLY && !primary);
         let shared = std::sync::Arc::clone(&self.shared);
         let work = async move {
             // Decided when the connection is asked for, not when the
             // message arrived.
-            let checkout = shared.checkout(&lane, &pool, on_primary, patient, arrived);
-            let waiting = lane.queue(on_primary).wait();
+            let checkout = shared.checkout(&pool, on_primary, patient, arrived);
+            let waiting = shared.queue(on_primary).wait();
             let mut conn = checkout_within(&pool, checkout, shared.gate()).await?;
             let _holding = waiting.holding();
             let out = op.run(&mut conn).await;
@@ -63,7 +62,7 @@ async fn checkout_within<'p>(
     pool: &'p PgPool,
     checkout: Checkout,
     gate: &Gate,
-) -> Result<bb8::PooledConnection<'p, crate::lanes::OnThread<super::PgManager>>, DbError> {
+) -> Result<bb8::PooledConnection<'p, super::PgManager>, DbError> {
     let (wait, missed): (_, fn(&Gate) -> DbError) = match checkout {
         Checkout::Queue(wait) => (wait, |gate| {
             crate::lograte::DB_SHED.warn("no connection free within the queue target; shed");

@@ -2,7 +2,7 @@ use std::future::Future;
 
 use actix::Message;
 
-use super::{Client, DbError, Lane};
+use super::{Client, DbError};
 use crate::gate::{Ticket, Timing};
 
 /// A typed database operation: the only way SQL reaches PostgreSQL.
@@ -30,8 +30,6 @@ pub struct Run<O: DbOperation> {
     pub patient: bool,
     /// When the request it serves arrived: its queue target counts from there.
     pub arrived: Option<std::time::Instant>,
-    /// The pools of the sender's thread (the actor's own).
-    pub(crate) lane: std::sync::Arc<Lane>,
 }
 
 impl<O: DbOperation> Message for Run<O> {

@@ -1,11 +1,9 @@
 //! `DbActor`: owns the PostgreSQL pools and serves typed operations.
 //!
 //! One `DbActor` runs on each arbiter that needs the database (every HTTP
-//! worker, the scheduler), all sharing one [`DbShared`]: one admission
-//! [`Gate`], the health probe, and a [`Lane`] per arbiter with its own
-//! primary and replica pools, whose connections that arbiter drives
-//! (`crate::lanes`). A request never leaves its worker thread, and the gate
-//! bounds the whole family.
+//! worker, the scheduler), all sharing one [`DbShared`]: the primary and
+//! replica pools, one admission [`Gate`] and the health probe. A request never
+//! leaves its worker thread, and the gate bounds the whole family.
 
 mod client;
 mod error;
@@ -17,11 +15,11 @@ mod probe;
 mod queue;
 mod replica;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ArbiterHandle, Context};
+use actix::{Actor, Context};
 use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::NoTls;
 
@@ -32,24 +30,19 @@ pub use replica::{ReplicaHealth, ReplicaSnapshot};
 
 use crate::family::Family;
 use crate::gate::Gate;
-use crate::lanes::{share, Lanes, OnThread};
 use crate::trace;
 use queue::QueueEstimate;
 
 pub use client::{Client, PgManager, Transaction};
-pub type PgPool = bb8::Pool<OnThread<PgManager>>;
+pub type PgPool = bb8::Pool<PgManager>;
 
 /// What the server's configuration tells the database actor.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
     pub url: String,
     pub replica_url: Option<String>,
-    /// For the process: split evenly among `lanes`.
     pub pool_max_size: u32,
     pub pool_min_idle: u32,
-    /// The threads that use the pools (the HTTP workers): each gets its
-    /// share of the sizes. One more thread still gets a share.
-    pub lanes: u32,
     pub connection_timeout: Duration,
     /// How long an operation may wait for a pooled connection when every
     /// connection is busy before it is shed (503).
@@ -66,12 +59,8 @@ pub struct DbConfig {
 /// Everything the `DbActor` instances share.
 #[derive(Debug)]
 pub struct DbShared {
-    lanes: Lanes<Lane>,
-    /// The process's pool sizes (max, min idle), for lanes made later.
-    sizes: Mutex<(u32, u32)>,
-    lane_count: u32,
-    /// Worker lanes made so far.
-    workers: AtomicUsize,
+    /// Swapped whole by [`DbShared::resize_pools`]: bb8 cannot resize a pool.
+    pools: RwLock<Pools>,
     recipe: PoolRecipe,
     gate: Gate,
     health: Arc<DbHealth>,
@@ -82,42 +71,9 @@ pub struct DbShared {
     /// Set once the probe has seen the database: until then a request waits
     /// up to `connection_timeout` as before (the server may start first).
     seen_up: AtomicBool,
-    /// How long connections are held, learned by every lane's queue: it is
-    /// the database's pace, not a lane's.
-    primary_hold: QueueEstimate,
-    replica_hold: QueueEstimate,
-}
-
-/// One arbiter's pools, opened on and driven by that arbiter.
-#[derive(Debug)]
-pub struct Lane {
-    part: Part,
-    home: ArbiterHandle,
-    /// Swapped whole by [`DbShared::resize_pools`]: bb8 cannot resize a pool.
-    pools: RwLock<Pools>,
-    /// The replica outage the replica pool was built after.
-    replica_outage: AtomicU64,
     /// Waiters and hold times per pool, to shed at arrival.
     primary_queue: QueueEstimate,
     replica_queue: QueueEstimate,
-}
-
-impl Lane {
-    fn pools(&self) -> Pools {
-        // Nothing panics while holding the lock, and a `Pools` is valid whole.
-        self.pools
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn queue(&self, on_primary: bool) -> &QueueEstimate {
-        if on_primary {
-            &self.primary_queue
-        } else {
-            &self.replica_queue
-        }
-    }
 }
 
 pub(crate) const DOWN: &str = "the database is down (health probe)";
@@ -154,68 +110,26 @@ struct PoolRecipe {
     test_on_checkout: bool,
 }
 
-/// bb8 panics on these.
-fn check_sizes(max_size: u32, min_idle: u32) -> Result<(), InvalidPoolSize> {
-    if max_size == 0 || min_idle > max_size {
-        return Err(InvalidPoolSize { max_size, min_idle });
-    }
-    Ok(())
-}
-
-/// How long a spare lane keeps its idle connection.
-const SPARE_IDLE: Duration = Duration::from_secs(5);
-
-/// What a lane's pools are sized for.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    /// The `n`th of the threads that share the process's sizes.
-    Worker(usize),
-    /// A thread that only queries now and then (start-up checks,
-    /// housekeeping): one connection, none kept open.
-    Spare,
-}
-
 impl PoolRecipe {
-    /// A lane's pools: worker lanes share the process's sizes (checked).
-    fn build(&self, (max, min): (u32, u32), part: Part, lanes: u32, home: &ArbiterHandle) -> Pools {
-        let (max_size, min_idle) = match part {
-            Part::Worker(n) => {
-                let max_size = share(max, lanes, n).max(1);
-                (max_size, share(min, lanes, n).min(max_size))
-            }
-            Part::Spare => (1, 0),
-        };
-        Pools {
-            primary: self.pool(&self.primary, (max_size, min_idle), part, home),
+    fn build(&self, max_size: u32, min_idle: u32) -> Result<Pools, InvalidPoolSize> {
+        // bb8 panics on these.
+        if max_size == 0 || min_idle > max_size {
+            return Err(InvalidPoolSize { max_size, min_idle });
+        }
+        Ok(Pools {
+            primary: self.pool(&self.primary, max_size, min_idle),
             replica: self
                 .replica
                 .as_ref()
-                .map(|pg| self.pool(pg, (max_size, min_idle), part, home)),
-        }
+                .map(|pg| self.pool(pg, max_size, min_idle)),
+        })
     }
 
-    fn pool(
-        &self,
-        pg: &tokio_postgres::Config,
-        (max_size, min_idle): (u32, u32),
-        part: Part,
-        home: &ArbiterHandle,
-    ) -> PgPool {
-        let manager = OnThread::new(
-            PgManager(PostgresConnectionManager::new(pg.clone(), NoTls)),
-            home.clone(),
-        );
-        // A spare lane's connection closes soon after its work: it is
-        // outside `pool_max_size`, and its next use is minutes away.
-        let idle = match part {
-            Part::Worker(_) => Duration::from_secs(600),
-            Part::Spare => SPARE_IDLE,
-        };
+    fn pool(&self, pg: &tokio_postgres::Config, max_size: u32, min_idle: u32) -> PgPool {
+        let manager = PgManager(PostgresConnectionManager::new(pg.clone(), NoTls));
         bb8::Pool::builder()
             .max_size(max_size)
             .min_idle((min_idle > 0).then_some(min_idle))
-            .idle_timeout(Some(idle))
-            .reaper_rate(idle.min(Duration::from_secs(30)))
             .connection_timeout(self.connection_timeout)
             // Checking out with a PING costs a round trip per query; broken
             // connections are caught by `has_broken` when they return instead.
@@ -233,8 +147,8 @@ pub struct InvalidPoolSize {
     pub min_idle: u32,
 }
 
-/// Pool figures for metrics and the operator, summed over the lanes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Pool figures for metrics and the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     pub size: u32,
     pub idle: u32,
@@ -256,7 +170,8 @@ impl DbShared {
             connection_timeout: cfg.connection_timeout,
             test_on_checkout: cfg.test_on_checkout,
         };
-        check_sizes(cfg.pool_max_size, cfg.pool_min_idle)
+        let pools = recipe
+            .build(cfg.pool_max_size, cfg.pool_min_idle)
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let health = DbHealth::new(cfg.probe_interval, cfg.probe_timeout);
         probe::spawn(recipe.primary.clone(), Arc::clone(&health));
@@ -266,10 +181,7 @@ impl DbShared {
             h
         });
         Ok(Arc::new(Self {
-            lanes: Lanes::default(),
-            sizes: Mutex::new((cfg.pool_max_size, cfg.pool_min_idle)),
-            lane_count: cfg.lanes.max(1),
-            workers: AtomicUsize::new(0),
+            pools: RwLock::new(pools),
             recipe,
             gate: Gate::new("db", cfg.mailbox_capacity),
             health,
@@ -277,8 +189,8 @@ impl DbShared {
             query_timeout: cfg.query_timeout,
             queue_timeout_ms: AtomicU64::new(cfg.queue_timeout.as_millis() as u64),
             seen_up: AtomicBool::new(false),
-            primary_hold: QueueEstimate::default(),
-            replica_hold: QueueEstimate::default(),
+            primary_queue: QueueEstimate::default(),
+            replica_queue: QueueEstimate::default(),
         }))
     }
 
@@ -288,12 +200,9 @@ impl DbShared {
     /// through `gate`. Its operations wait up to
     /// `connection_timeout` for a connection, since nobody waits on them.
     pub fn reserved(&self, gate: Gate, connections: u32) -> Result<Arc<Self>, InvalidPoolSize> {
-        check_sizes(connections, connections.min(1))?;
+        let pools = self.recipe.build(connections, connections.min(1))?;
         Ok(Arc::new(Self {
-            lanes: Lanes::default(),
-            sizes: Mutex::new((connections, connections.min(1))),
-            lane_count: 1,
-            workers: AtomicUsize::new(0),
+            pools: RwLock::new(pools),
             recipe: self.recipe.clone(),
             gate,
             health: Arc::clone(&self.health),
@@ -301,34 +210,9 @@ impl DbShared {
             query_timeout: self.query_timeout,
             queue_timeout_ms: AtomicU64::new(self.recipe.connection_timeout.as_millis() as u64),
             seen_up: AtomicBool::new(false),
-            primary_hold: QueueEstimate::default(),
-            replica_hold: QueueEstimate::default(),
+            primary_queue: QueueEstimate::default(),
+            replica_queue: QueueEstimate::default(),
         }))
-    }
-
-    /// This arbiter's lane, made with its pools the first time: a worker's
-    /// share of the sizes, or a spare one-connection pool.
-    fn lane(&self, worker: bool) -> Arc<Lane> {
-        self.lanes.here(|_, home| {
-            let sizes = *self.sizes.lock().unwrap_or_else(PoisonError::into_inner);
-            let part = if worker {
-                Part::Worker(self.workers.fetch_add(1, Ordering::Relaxed))
-            } else {
-                Part::Spare
-            };
-            Lane {
-                pools: RwLock::new(self.recipe.build(sizes, part, self.lane_count, &home)),
-                part,
-                home,
-                replica_outage: AtomicU64::new(self.replica_outages()),
-                primary_queue: self.primary_hold.sharing_hold(),
-                replica_queue: self.replica_hold.sharing_hold(),
-            }
-        })
-    }
-
-    fn replica_outages(&self) -> u64 {
-        self.replica_health.as_ref().map_or(0, |h| h.outages())
     }
 
     pub fn queue_timeout(&self) -> Duration {
@@ -364,7 +248,6 @@ impl DbShared {
     /// refused because health says the database is down.
     pub(crate) fn checkout(
         &self,
-        lane: &Lane,
         pool: &PgPool,
         on_primary: bool,
         patient: bool,
@@ -387,19 +270,21 @@ impl DbShared {
         let budget = target
             .saturating_sub(arrived.map_or(Duration::ZERO, |a| a.elapsed()))
             .max(target / 2);
-        if self.past_half_the_target(pool, lane.queue(on_primary)) {
+        if self.past_half_the_target(pool, self.queue(on_primary)) {
             Checkout::Shed
         } else {
             Checkout::Queue(budget)
         }
     }
 
-    /// Whether a write arriving on `lane` now would be shed.
-    fn sheds_writes(&self, lane: &Lane) -> bool {
-        let primary = lane.pools().primary;
+    /// Whether a write arriving now would be shed: for the HTTP layer, to
+    /// refuse it before authentication, rate limits and body parsing spend
+    /// CPU that the served requests need.
+    pub fn sheds_writes(&self) -> bool {
+        let primary = self.primary_pool();
         self.database_up()
             && pool_full(&primary)
-            && self.past_half_the_target(&primary, &lane.primary_queue)
+            && self.past_half_the_target(&primary, &self.primary_queue)
     }
 
     /// The one threshold for shedding on arrival, at the door and in the
@@ -411,6 +296,14 @@ impl DbShared {
             && queue.expected_wait(pool.config().max_size) > self.queue_timeout() / 2
     }
 
+    pub(crate) fn queue(&self, on_primary: bool) -> &QueueEstimate {
+        if on_primary {
+            &self.primary_queue
+        } else {
+            &self.replica_queue
+        }
+    }
+
     pub fn gate(&self) -> &Gate {
         &self.gate
     }
@@ -419,28 +312,22 @@ impl DbShared {
         &self.health
     }
 
-    /// The primary pools' figures: the process's sizes, and the
-    /// connections open and idle summed over the worker lanes (spare
-    /// lanes are outside `pool_max_size`).
     pub fn pool_stats(&self) -> PoolStats {
-        let (max_size, min_idle) = *self.sizes.lock().unwrap_or_else(PoisonError::into_inner);
-        let lanes = self.lanes.all();
-        let workers = lanes.iter().filter(|l| matches!(l.part, Part::Worker(_)));
-        workers.fold(
-            PoolStats {
-                max_size,
-                min_idle,
-                ..PoolStats::default()
-            },
-            |sum, lane| {
-                let state = lane.pools().primary.state();
-                PoolStats {
-                    size: sum.size + state.connections,
-                    idle: sum.idle + state.idle_connections,
-                    ..sum
-                }
-            },
-        )
+        let primary = self.primary_pool();
+        let state = primary.state();
+        let config = primary.config();
+        PoolStats {
+            size: state.connections,
+            idle: state.idle_connections,
+            max_size: config.max_size,
+            min_idle: config.min_idle.unwrap_or(0),
+        }
+    }
+
+    /// The current primary pool, for benchmarks and tools that measure the
+    /// actor's cost. A clone: it stays usable after a resize.
+    pub fn primary_pool(&self) -> PgPool {
+        self.pools().primary
     }
 
     /// The replica's state, when one is configured.
@@ -451,14 +338,13 @@ impl DbShared {
     /// The pool an operation runs on, and whether it is the primary's: reads
     /// go to the replica while it is up and close enough behind, otherwise
     /// (counted) to the primary.
-    pub(crate) fn pool_for(&self, lane: &Lane, read_only: bool) -> (PgPool, bool) {
-        let pools = lane.pools();
+    pub(crate) fn pool_for(&self, read_only: bool) -> (PgPool, bool) {
+        let pools = self.pools();
         match (pools.replica, read_only, &self.replica_health) {
             (Some(replica), true, Some(h)) => {
                 if h.usable() {
-                    let outages = h.outages();
-                    if lane.replica_outage.swap(outages, Ordering::AcqRel) != outages {
-                        return (self.fresh_replica_pool(lane), false);
+                    if h.take_stale_pool() {
+                        return (self.fresh_replica_pool(), false);
                     }
                     (replica, false)
                 } else {
@@ -472,8 +358,8 @@ impl DbShared {
 
     /// A new replica pool in place of one whose connections died with the
     /// replica (each would fail one read before bb8 dropped it).
-    fn fresh_replica_pool(&self, lane: &Lane) -> PgPool {
-        let mut pools = lane.pools.write().unwrap_or_else(PoisonError::into_inner);
+    fn fresh_replica_pool(&self) -> PgPool {
+        let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
         let (max, min) = {
             let c = pools.primary.config();
             (c.max_size, c.min_idle.unwrap_or(0))
@@ -482,7 +368,7 @@ impl DbShared {
             .recipe
             .replica
             .as_ref()
-            .map(|pg| self.recipe.pool(pg, (max, min), lane.part, &lane.home));
+            .map(|pg| self.recipe.pool(pg, max, min));
         if let Some(fresh) = fresh {
             tracing::info!("replica back: its pool is rebuilt");
             pools.replica = Some(fresh.clone());
@@ -492,24 +378,25 @@ impl DbShared {
         }
     }
 
-    /// Replaces every lane's primary and replica pools with new ones of
-    /// these sizes (for the process). Operations in flight keep the old
-    /// pool's clone and finish on it; the old pool closes its connections
-    /// when its last clone is dropped.
+    fn pools(&self) -> Pools {
+        // Nothing panics while holding the lock, and a `Pools` is valid whole.
+        self.pools
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the primary and replica pools with new ones of these sizes.
+    /// Operations in flight keep the old pool's clone and finish on it; the
+    /// old pool closes its connections when its last clone is dropped.
     pub fn resize_pools(&self, max_size: u32, min_idle: u32) -> Result<(), InvalidPoolSize> {
-        check_sizes(max_size, min_idle)?;
+        let fresh = self.recipe.build(max_size, min_idle)?;
         let old = std::mem::replace(
-            &mut *self.sizes.lock().unwrap_or_else(PoisonError::into_inner),
-            (max_size, min_idle),
+            &mut *self.pools.write().unwrap_or_else(PoisonError::into_inner),
+            fresh,
         );
-        for lane in self.lanes.all() {
-            let fresh =
-                self.recipe
-                    .build((max_size, min_idle), lane.part, self.lane_count, &lane.home);
-            *lane.pools.write().unwrap_or_else(PoisonError::into_inner) = fresh;
-        }
         tracing::info!(
-            old_max_size = old.0,
+            old_max_size = old.primary.config().max_size,
             max_size,
             min_idle,
             "database pools replaced"
@@ -570,30 +457,13 @@ crate::restarts_on_panic!(DbActor, "db");
 pub struct DbHandle {
     family: Family<DbActor>,
     shared: Arc<DbShared>,
-    /// Taken on first use: a thread that never queries (the probe
-    /// server's) opens no pool.
-    lane: OnceLock<Arc<Lane>>,
     primary_only: bool,
     patient: bool,
 }
 
 impl DbHandle {
-    /// Starts a supervised `DbActor` on the current arbiter, with this
-    /// thread's share of the pools (an HTTP worker, the scheduler), opened now.
+    /// Starts a supervised `DbActor` on the current arbiter.
     pub fn start(shared: Arc<DbShared>) -> Self {
-        let handle = Self::on_demand(shared);
-        let _ = handle.lane.set(handle.shared.lane(true));
-        handle
-    }
-
-    /// The same for a thread that queries now and then (start-up checks,
-    /// housekeeping, the probe server): a one-connection pool of its own,
-    /// opened at its first operation, outside `pool_max_size`.
-    pub fn spare(shared: Arc<DbShared>) -> Self {
-        Self::on_demand(shared)
-    }
-
-    fn on_demand(shared: Arc<DbShared>) -> Self {
         let for_actor = Arc::clone(&shared);
         let family = Family::start("db", move |_| DbActor {
             shared: Arc::clone(&for_actor),
@@ -601,7 +471,6 @@ impl DbHandle {
         Self {
             family,
             shared,
-            lane: OnceLock::new(),
             primary_only: false,
             patient: false,
         }
@@ -634,29 +503,10 @@ impl DbHandle {
         &self.shared
     }
 
-    /// Whether a write arriving now would be shed: for the HTTP layer, to
-    /// refuse it before authentication, rate limits and body parsing spend
-    /// CPU that the served requests need.
-    pub fn sheds_writes(&self) -> bool {
-        self.shared.sheds_writes(self.lane())
-    }
-
-    /// This thread's lane (the actor's: handles are used where started).
-    fn lane(&self) -> &Arc<Lane> {
-        self.lane.get_or_init(|| self.shared.lane(false))
-    }
-
-    /// This handle's primary pool, for benchmarks and tools that measure
-    /// the actor's cost. A clone: it stays usable after a resize.
-    pub fn primary_pool(&self) -> PgPool {
-        self.lane().pools().primary
-    }
-
     /// Runs `op` through the actor: fails fast with `Overloaded` when the gate
     /// is full, and records the mailbox and service time in the request trace.
     pub async fn run<O: DbOperation>(&self, op: O) -> Result<O::Output, DbError> {
         let ticket = self.shared.gate.admit()?;
-        let lane = Arc::clone(self.lane());
         // No wait for a pool that cannot connect: health knows within a second.
         // Patient work waits anyway: a probe starved by a saturated box looks
         // like an outage, and failing fast would throw the paid work away.
@@ -664,7 +514,7 @@ impl DbHandle {
             && !self.shared.database_up()
             && self
                 .shared
-                .pool_for(&lane, O::READ_ONLY && !self.primary_only)
+                .pool_for(O::READ_ONLY && !self.primary_only)
                 .0
                 .state()
                 .idle_connections
@@ -678,7 +528,6 @@ impl DbHandle {
             primary: self.primary_only,
             patient: self.patient,
             arrived: trace::arrived(),
-            lane,
         };
         self.family.send(O::NAME, run).await
     }

@@ -8,26 +8,16 @@
 //! the estimate follows the database and the box as they slow down.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The waiters and the connection hold time of one pool.
 #[derive(Debug, Default)]
 pub(crate) struct QueueEstimate {
     waiting: AtomicUsize,
-    hold_us: Arc<AtomicU64>,
+    hold_us: AtomicU64,
 }
 
 impl QueueEstimate {
-    /// A queue of its own (another lane's pool) that learns and uses the
-    /// same hold time.
-    pub(crate) fn sharing_hold(&self) -> Self {
-        Self {
-            waiting: AtomicUsize::new(0),
-            hold_us: Arc::clone(&self.hold_us),
-        }
-    }
-
     /// The wait a new operation can expect on a pool of `size` connections
     /// that are all in use.
     pub(crate) fn expected_wait(&self, size: u32) -> Duration {

@@ -20,10 +20,9 @@ use tokio_postgres::{Client, NoTls};
 pub struct ReplicaHealth {
     usable: AtomicBool,
     reachable: AtomicBool,
-    /// Rounds the replica did not answer: a lane whose replica pool is from
-    /// before the latest has dead idle connections (no checkout test) and
-    /// replaces the pool once the replica is usable again.
-    outages: AtomicU64,
+    /// The replica answers again after it did not: the pool's idle
+    /// connections are dead (no checkout test) and must be replaced.
+    stale_pool: AtomicBool,
     lag_ms: AtomicU64,
     /// Times reads moved to the primary (usable → not usable).
     fallbacks: AtomicU64,
@@ -52,7 +51,7 @@ impl ReplicaHealth {
             // Not before the first round has measured it.
             usable: AtomicBool::new(false),
             reachable: AtomicBool::new(false),
-            outages: AtomicU64::new(0),
+            stale_pool: AtomicBool::new(false),
             lag_ms: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             fallback_reads: AtomicU64::new(0),
@@ -82,15 +81,15 @@ impl ReplicaHealth {
         }
     }
 
-    /// Rounds so far that found the replica unreachable.
-    pub(super) fn outages(&self) -> u64 {
-        self.outages.load(Ordering::Acquire)
+    /// True once after the replica came back: rebuild its pool.
+    pub(super) fn take_stale_pool(&self) -> bool {
+        self.stale_pool.swap(false, Ordering::AcqRel)
     }
 
     /// Records one round's verdict; logs and counts a change.
     fn set(&self, reachable: bool, lag: Option<Duration>) {
         if !reachable {
-            self.outages.fetch_add(1, Ordering::AcqRel);
+            self.stale_pool.store(true, Ordering::Release);
         }
         self.reachable.store(reachable, Ordering::Release);
         if let Some(lag) = lag {
