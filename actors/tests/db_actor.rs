@@ -230,6 +230,12 @@ async fn patient_work_is_not_refused_while_health_reports_the_database_down() {
     cfg.connection_timeout = Duration::from_secs(3);
     let shared = DbShared::start(&cfg).unwrap();
     let db = DbHandle::start(shared.clone());
+    // Health has seen the database up (before that, it counts as up).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !shared.health().is_connected() {
+        assert!(Instant::now() < deadline, "the probe never connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(db.run(actors::db::ops::Ping).await.unwrap(), 1);
     let busy = {
         let db = db.clone();
