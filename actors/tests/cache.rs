@@ -520,3 +520,47 @@ fn host_port(url: &str) -> String {
     let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
     rest.split('/').next().unwrap().to_owned()
 }
+
+#[actix::test]
+async fn a_refresh_rechecks_all_its_keys_in_one_announced_read() {
+    use futures_util::StreamExt;
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe(format!("{ns}:v1:invalidate")).await.unwrap();
+    let mut heard = sub.into_on_message();
+    let ttl = Duration::from_secs(60);
+    let row = truth("both writes");
+    a.refresh(vec![
+        Refill::new("kept".into(), ttl, reload(&truth("kept"))).known(Some(&"kept")),
+        Refill::new("raced".into(), ttl, reload(&row)).known(Some(&"only a's write")),
+    ])
+    .await;
+    // Another writer's SET lands before the check looks.
+    let mut r = redis_conn().await;
+    let _: () = redis::cmd("SET")
+        .arg(a.shared().key("raced"))
+        .arg("\"only b's write\"")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let (kept, raced) = (a.shared().key("kept"), a.shared().key("raced"));
+    let mut next = async || -> String {
+        let msg = tokio::time::timeout(Duration::from_secs(3), heard.next())
+            .await
+            .expect("an announcement")
+            .unwrap();
+        msg.get_payload().unwrap()
+    };
+    let both = format!("{kept}\n{raced}");
+    assert_eq!(next().await, both, "the write-through");
+    assert_eq!(next().await, both, "the check: one read for both keys");
+    assert_eq!(next().await, raced, "the raced key's reload");
+    let v: Option<String> = redis::cmd("GET")
+        .arg(&raced)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(v.as_deref(), Some("\"both writes\""));
+}

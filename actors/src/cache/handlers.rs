@@ -1,12 +1,12 @@
 use std::future::Future;
-use std::sync::Arc;
 
 use actix::{AsyncContext, Handler, ResponseFuture};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
 use super::{
-    Announce, CacheActor, CacheError, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen,
+    Announce, CacheActor, CacheError, Delete, Get, RateDecision, RateLimit, Recheck, Replace, Set,
+    SetWhen,
 };
 use crate::gate::{Ticket, Timing};
 use crate::supervise::{serve, ServeError};
@@ -44,9 +44,9 @@ impl CacheActor {
         F: FnOnce(MultiplexedConnection) -> Fut + 'static,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        let shared = Arc::clone(&self.shared);
+        let pool = self.pool.clone();
         async move {
-            let pool = shared.pool.as_ref().ok_or(CacheError::Disabled)?;
+            let pool = pool.ok_or(CacheError::Disabled)?;
             let tracked = pool.get().await?.clone();
             f(tracked.conn.clone()).await.map_err(|e| {
                 tracked.note_error(&e);
@@ -78,24 +78,31 @@ impl Handler<Get> for CacheActor {
     type Result = Reply<Option<Vec<u8>>>;
 
     fn handle(&mut self, msg: Get, ctx: &mut Self::Context) -> Self::Result {
-        let Get {
-            key,
-            announce,
+        let Get { key, ticket } = msg;
+        self.run("get", ticket, ctx, move |mut c| async move {
+            c.get::<_, Option<Vec<u8>>>(key).await
+        })
+    }
+}
+
+impl Handler<Recheck> for CacheActor {
+    type Result = Reply<Vec<Option<Vec<u8>>>>;
+
+    fn handle(&mut self, msg: Recheck, ctx: &mut Self::Context) -> Self::Result {
+        let Recheck {
+            keys,
+            channel,
             ticket,
         } = msg;
-        self.run("get", ticket, ctx, move |mut c| async move {
-            match announce {
-                None => c.get::<_, Option<Vec<u8>>>(key).await,
-                Some(channel) => {
-                    let (value,): (Option<Vec<u8>>,) = redis::pipe()
-                        .get(&key)
-                        .publish(channel, &key)
-                        .ignore()
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(value)
-                }
+        self.run("recheck", ticket, ctx, move |mut c| async move {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.get(key);
             }
+            pipe.publish(channel, keys.join("\n"))
+                .ignore()
+                .query_async(&mut c)
+                .await
         })
     }
 }

@@ -10,9 +10,17 @@ use crate::gate::{Ticket, Timing};
 #[rtype(result = "(Result<Option<Vec<u8>>, CacheError>, Timing)")]
 pub struct Get {
     pub key: String,
-    /// Also announce the key here (a refill's check: other instances drop
-    /// copies they may have filled from the old row meanwhile).
-    pub announce: Option<String>,
+    pub ticket: Ticket,
+}
+
+/// Sent by a write-through's check: the values under full keys, read in one
+/// round trip that also announces them on `channel` (every instance drops
+/// copies it may have filled from the old rows meanwhile).
+#[derive(Message)]
+#[rtype(result = "(Result<Vec<Option<Vec<u8>>>, CacheError>, Timing)")]
+pub struct Recheck {
+    pub keys: Vec<String>,
+    pub channel: String,
     pub ticket: Ticket,
 }
 

@@ -24,7 +24,9 @@ use bb8_redis::RedisConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use messages::{Announce, Delete, Get, RateDecision, RateLimit, Replace, Set, SetWhen};
+pub use messages::{
+    Announce, Delete, Get, RateDecision, RateLimit, Recheck, Replace, Set, SetWhen,
+};
 
 use crate::circuit::Circuit;
 use crate::error::ActorError;
@@ -138,7 +140,10 @@ pub struct CacheSnapshot {
 }
 
 pub struct CacheShared {
+    /// The start-up thread's pool (the probe, replays); each `CacheActor`
+    /// builds its own from `redis`.
     pool: Option<RedisPool>,
+    redis: Option<RedisRecipe>,
     l1: Option<L1>,
     gate: Gate,
     prefix: String,
@@ -164,27 +169,25 @@ impl CacheShared {
     /// when enabled, starts the probe and the invalidation listener on the
     /// current arbiter.
     pub fn start(cfg: &CacheConfig) -> Result<Arc<Self>, CacheError> {
-        let (pool, l1) = if cfg.enabled {
-            let manager = TrackedManager(RedisConnectionManager::new(cfg.url.as_str())?);
-            let pool = bb8::Pool::builder()
-                .max_size(cfg.pool_max_size)
-                .connection_timeout(cfg.op_timeout.max(Duration::from_millis(50)))
-                // A PING per checkout costs ~40 % of a GET (PITFALLS §10);
-                // broken connections are flagged on error instead.
-                .test_on_check_out(false)
-                .retry_connection(false)
-                .build_unchecked(manager);
+        let (redis, l1) = if cfg.enabled {
+            let recipe = RedisRecipe {
+                manager: TrackedManager(RedisConnectionManager::new(cfg.url.as_str())?),
+                max_size: cfg.pool_max_size,
+                connection_timeout: cfg.op_timeout.max(Duration::from_millis(50)),
+            };
             let l1 = moka::future::Cache::builder()
                 .max_capacity(cfg.l1_max_entries)
                 .time_to_live(cfg.l1_ttl)
                 .build();
-            (Some(pool), Some(l1))
+            (Some(recipe), Some(l1))
         } else {
             (None, None)
         };
+        let pool = redis.as_ref().map(RedisRecipe::pool);
         let prefix = format!("{}:v1:", cfg.namespace);
         let shared = Arc::new(Self {
             pool,
+            redis,
             l1,
             gate: Gate::new("cache", cfg.mailbox_capacity),
             channel: format!("{prefix}invalidate"),
@@ -362,8 +365,34 @@ async fn replay(pool: &RedisPool, s: &CacheShared, keys: &[String]) -> bool {
     }
 }
 
+/// What a Redis pool is built from.
+struct RedisRecipe {
+    manager: TrackedManager,
+    max_size: u32,
+    connection_timeout: Duration,
+}
+
+impl RedisRecipe {
+    /// A pool whose connections are opened, and so driven, on the thread
+    /// that uses it: redis drives a multiplexed connection from a task on
+    /// the thread that opened it, and a pool shared by the workers made
+    /// each call cross threads twice.
+    fn pool(&self) -> RedisPool {
+        bb8::Pool::builder()
+            .max_size(self.max_size)
+            .connection_timeout(self.connection_timeout)
+            // A PING per checkout costs ~40 % of a GET (PITFALLS §10);
+            // broken connections are flagged on error instead.
+            .test_on_check_out(false)
+            .retry_connection(false)
+            .build_unchecked(self.manager.clone())
+    }
+}
+
 pub struct CacheActor {
     shared: Arc<CacheShared>,
+    /// This arbiter's pool.
+    pool: Option<RedisPool>,
 }
 
 impl Actor for CacheActor {
@@ -388,8 +417,10 @@ impl CacheHandle {
     /// Starts a supervised `CacheActor` on the current arbiter.
     pub fn start(shared: Arc<CacheShared>) -> Self {
         let for_actor = Arc::clone(&shared);
+        let pool = shared.redis.as_ref().map(RedisRecipe::pool);
         let family = Family::start("cache", move |_| CacheActor {
             shared: Arc::clone(&for_actor),
+            pool: pool.clone(),
         });
         Self { family, shared }
     }
@@ -432,7 +463,6 @@ impl CacheHandle {
         }
         self.call("get", |ticket| Get {
             key: full_key,
-            announce: None,
             ticket,
         })
         .await
@@ -654,41 +684,52 @@ impl CacheHandle {
             return;
         }
         let stats = &self.shared.stats;
+        let mut checks = Vec::with_capacity(refills.len());
         for ((r, key), stored) in refills.into_iter().zip(full).zip(digests) {
             match stored {
                 None => stats.deletes.fetch_add(1, Ordering::Relaxed),
                 Some(stored) => {
-                    let me = self.clone();
-                    actix::spawn(async move { me.check(r, key, stored).await });
+                    checks.push((r, key, stored));
                     stats.sets.fetch_add(1, Ordering::Relaxed)
                 }
             };
         }
+        if !checks.is_empty() {
+            let me = self.clone();
+            actix::spawn(async move { me.check(checks).await });
+        }
     }
 
-    /// `refresh`'s second look at `full`, after the race window.
-    async fn check(&self, r: Refill, full: String, stored: u64) {
+    /// `refresh`'s second look at its keys, after the race window: one
+    /// round trip reads them all back and announces them.
+    async fn check(&self, checks: Vec<(Refill, String, u64)>) {
         tokio::time::sleep(SETTLE).await;
+        let keys: Vec<String> = checks.iter().map(|c| c.1.clone()).collect();
         let now = self
-            .call("get", |ticket| Get {
-                key: full.clone(),
-                announce: Some(self.shared.channel.clone()),
+            .call("recheck", |ticket| Recheck {
+                keys: keys.clone(),
+                channel: self.shared.channel.clone(),
                 ticket,
             })
             .await;
-        match now {
-            // Ours, or gone (expired, or deleted by a newer write).
-            Ok(Some(b)) if digest(&b) == stored => {}
-            Ok(None) => {}
-            // A racing writer's: reload the truth, but never over a value
-            // stored after we looked (a newer write-through).
-            Ok(Some(seen)) => {
-                if let Some(fresh) = (r.load)().await {
-                    self.set_full(full, fresh, r.ttl, SetWhen::Holds(seen))
-                        .await;
+        let now = match now {
+            Ok(values) if values.len() == checks.len() => values,
+            _ => return self.shared.queue_pending(keys),
+        };
+        for ((r, full, stored), now) in checks.into_iter().zip(now) {
+            match now {
+                // Ours, or gone (expired, or deleted by a newer write).
+                Some(b) if digest(&b) == stored => {}
+                None => {}
+                // A racing writer's: reload the truth, but never over a value
+                // stored after we looked (a newer write-through).
+                Some(seen) => {
+                    if let Some(fresh) = (r.load)().await {
+                        self.set_full(full, fresh, r.ttl, SetWhen::Holds(seen))
+                            .await;
+                    }
                 }
             }
-            Err(_) => self.shared.queue_pending(vec![full]),
         }
     }
 }
