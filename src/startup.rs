@@ -132,7 +132,9 @@ impl Application {
         let factory_shared = Arc::clone(&shared);
         let lifecycle = Arc::clone(&shared.lifecycle);
         let server = HttpServer::new(move || {
-            // Runs once on each worker thread: its actors live on that thread.
+            // Runs once on each worker thread: its actors live on that thread,
+            // and it drives a share of the database connections.
+            factory_shared.db.drive_connections_here();
             let state = web::Data::new(AppState::for_this_worker(Arc::clone(&factory_shared)));
             let limit = factory_shared.settings.api.body_limit_bytes;
             App::new()

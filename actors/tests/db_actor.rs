@@ -278,3 +278,55 @@ async fn patient_work_is_not_refused_while_health_reports_the_database_down() {
     assert_eq!(saved.unwrap(), 1);
     busy.await.unwrap().unwrap();
 }
+
+/// The backend behind the pool's next connection.
+async fn backend(pool: &actors::db::PgPool) -> i32 {
+    let conn = pool.get().await.unwrap();
+    let row = conn
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[actix::test]
+async fn once_a_worker_registers_the_pool_s_connections_are_driven_by_it() {
+    let mut cfg = config(actors::testing::migrated_database().await, 16);
+    cfg.pool_max_size = 1;
+    let shared = DbShared::start(&cfg).unwrap();
+    let pool = shared.primary_pool();
+    // No worker yet: the connection opened here stays.
+    let first = backend(&pool).await;
+    assert_eq!(backend(&pool).await, first);
+
+    let worker = actix::Arbiter::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let registering = shared.clone();
+    worker.spawn(async move {
+        registering.drive_connections_here();
+        let _ = tx.send(());
+    });
+    rx.await.unwrap();
+    // The one this thread opened serves once more, then is retired.
+    assert_eq!(backend(&pool).await, first);
+    let driven = backend(&pool).await;
+    assert_ne!(driven, first);
+    assert_eq!(backend(&pool).await, driven, "a worker's connection stays");
+
+    // Its driver ran on the worker: with the worker gone, so is it.
+    worker.stop();
+    worker.join().unwrap();
+    let conn = pool.get().await.unwrap();
+    wait_until_closed(&conn).await;
+}
+
+async fn wait_until_closed(conn: &actors::db::Client) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !conn.is_closed() {
+        assert!(
+            Instant::now() < deadline,
+            "the connection outlived its worker"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 
 use bb8_postgres::PostgresConnectionManager;
+
+use super::homes::Homes;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, GenericClient, NoTls, Row, Statement};
 
@@ -104,6 +106,8 @@ impl Statements {
 pub struct Client {
     inner: tokio_postgres::Client,
     statements: Arc<Statements>,
+    /// Opened on a worker (`Homes`), not where bb8 happened to ask.
+    homed: bool,
 }
 
 impl Client {
@@ -149,6 +153,7 @@ impl From<tokio_postgres::Client> for Client {
         Self {
             inner,
             statements: Arc::default(),
+            homed: false,
         }
     }
 }
@@ -215,23 +220,42 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// bb8's PostgreSQL manager, handing out [`Client`]s.
+/// bb8's PostgreSQL manager, handing out [`Client`]s opened on the HTTP
+/// workers once they have registered (`Homes`).
 #[derive(Debug)]
-pub struct PgManager(pub PostgresConnectionManager<NoTls>);
+pub struct PgManager {
+    pg: PostgresConnectionManager<NoTls>,
+    homes: Arc<Homes>,
+}
+
+impl PgManager {
+    pub fn new(pg: PostgresConnectionManager<NoTls>, homes: Arc<Homes>) -> Self {
+        Self { pg, homes }
+    }
+}
 
 impl bb8::ManageConnection for PgManager {
     type Connection = Client;
     type Error = Error;
 
     async fn connect(&self) -> Result<Client, Error> {
-        Ok(self.0.connect().await?.into())
+        let pg = self.pg.clone();
+        match self.homes.open_on(async move { pg.connect().await }).await {
+            Some(opened) => Ok(Client {
+                homed: true,
+                ..opened?.into()
+            }),
+            None => Ok(self.pg.connect().await?.into()),
+        }
     }
 
     async fn is_valid(&self, conn: &mut Client) -> Result<(), Error> {
-        self.0.is_valid(&mut conn.inner).await
+        self.pg.is_valid(&mut conn.inner).await
     }
 
+    /// Also retires a connection the start-up thread opened, once there
+    /// are homes: its replacement opens on a worker.
     fn has_broken(&self, conn: &mut Client) -> bool {
-        self.0.has_broken(&mut conn.inner)
+        self.pg.has_broken(&mut conn.inner) || (!conn.homed && self.homes.any())
     }
 }

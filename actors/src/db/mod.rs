@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod handlers;
+mod homes;
 mod messages;
 pub mod migrate;
 pub mod ops;
@@ -31,6 +32,7 @@ pub use replica::{ReplicaHealth, ReplicaSnapshot};
 use crate::family::Family;
 use crate::gate::Gate;
 use crate::trace;
+use homes::Homes;
 use queue::QueueEstimate;
 
 pub use client::{Client, PgManager, Transaction};
@@ -108,6 +110,8 @@ struct PoolRecipe {
     replica: Option<tokio_postgres::Config>,
     connection_timeout: Duration,
     test_on_checkout: bool,
+    /// Shared by every pool built from this recipe, resizes included.
+    homes: Arc<Homes>,
 }
 
 impl PoolRecipe {
@@ -126,7 +130,10 @@ impl PoolRecipe {
     }
 
     fn pool(&self, pg: &tokio_postgres::Config, max_size: u32, min_idle: u32) -> PgPool {
-        let manager = PgManager(PostgresConnectionManager::new(pg.clone(), NoTls));
+        let manager = PgManager::new(
+            PostgresConnectionManager::new(pg.clone(), NoTls),
+            Arc::clone(&self.homes),
+        );
         bb8::Pool::builder()
             .max_size(max_size)
             .min_idle((min_idle > 0).then_some(min_idle))
@@ -169,6 +176,7 @@ impl DbShared {
             },
             connection_timeout: cfg.connection_timeout,
             test_on_checkout: cfg.test_on_checkout,
+            homes: Arc::default(),
         };
         let pools = recipe
             .build(cfg.pool_max_size, cfg.pool_min_idle)
@@ -389,6 +397,12 @@ impl DbShared {
     /// Replaces the primary and replica pools with new ones of these sizes.
     /// Operations in flight keep the old pool's clone and finish on it; the
     /// old pool closes its connections when its last clone is dropped.
+    /// The current arbiter (an HTTP worker) drives its share of the pools'
+    /// connections from now on (`homes`).
+    pub fn drive_connections_here(&self) {
+        self.recipe.homes.add_here();
+    }
+
     pub fn resize_pools(&self, max_size: u32, min_idle: u32) -> Result<(), InvalidPoolSize> {
         let fresh = self.recipe.build(max_size, min_idle)?;
         let old = std::mem::replace(
