@@ -52,9 +52,12 @@ left=$(./dev psql -Atq -c "SELECT count(*) FROM pg_database WHERE datname LIKE '
 ((left == 0)) || echo "warning: $left ha_test_* databases are left from test runs; \`./dev test\` drops them" >&2
 db_url=${DATABASE_URL%/*}/ha_bench
 # CAP_BIN: a directory holding another build's health-agent and chatload,
-# to compare builds side by side (loadtest/interleave.sh).
+# to compare builds side by side (loadtest/interleave.sh); with its own
+# config/ beside them if its settings differ from this tree's.
 if [[ -n ${CAP_BIN:-} ]]; then
   bin=$CAP_BIN
+  # An older build reads its own settings (a config/ copied next to it).
+  [[ -d $bin/config ]] && export CONFIG_DIR=$bin/config
 else
   cargo build --release --quiet -p health-agent --bin health-agent -p loadtest --bins
   bin=${CARGO_TARGET_DIR:-target}/release
