@@ -564,3 +564,45 @@ async fn a_refresh_rechecks_all_its_keys_in_one_announced_read() {
         .unwrap();
     assert_eq!(v.as_deref(), Some("\"both writes\""));
 }
+
+#[actix::test]
+async fn write_throughs_due_together_are_rechecked_in_one_round_trip() {
+    use futures_util::StreamExt;
+    let ns = namespace();
+    let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe(format!("{ns}:v1:invalidate")).await.unwrap();
+    let mut heard = sub.into_on_message();
+    let ttl = Duration::from_secs(60);
+    let write = async |key: &str, value: &str| {
+        a.refresh(vec![
+            Refill::new(key.into(), ttl, reload(&truth(value))).known(Some(&value))
+        ])
+        .await;
+    };
+    // Two chats' write-throughs, 10 ms apart; the first key written twice.
+    write("one", "1").await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    write("two", "2").await;
+    write("one", "1 again").await;
+    let mut next = async || -> String {
+        let msg = tokio::time::timeout(Duration::from_secs(3), heard.next())
+            .await
+            .expect("an announcement")
+            .unwrap();
+        msg.get_payload().unwrap()
+    };
+    let (one, two) = (a.shared().key("one"), a.shared().key("two"));
+    assert_eq!(next().await, one);
+    assert_eq!(next().await, two);
+    assert_eq!(next().await, one);
+    // One look for both keys, the twice-written one once, for its newest value.
+    assert_eq!(next().await, format!("{two}\n{one}"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), next())
+            .await
+            .is_err(),
+        "nothing else to look at"
+    );
+}
