@@ -521,15 +521,35 @@ fn host_port(url: &str) -> String {
     rest.split('/').next().unwrap().to_owned()
 }
 
+/// What a cache namespace announces to every instance's listener.
+struct Announcements(std::pin::Pin<Box<dyn futures_util::Stream<Item = redis::Msg> + Send>>);
+
+impl Announcements {
+    async fn of(namespace: &str) -> Self {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut sub = client.get_async_pubsub().await.unwrap();
+        sub.subscribe(format!("{namespace}:v1:invalidate"))
+            .await
+            .unwrap();
+        Self(Box::pin(sub.into_on_message()))
+    }
+
+    /// The next announcement's keys.
+    async fn next(&mut self) -> String {
+        use futures_util::StreamExt;
+        let msg = tokio::time::timeout(Duration::from_secs(3), self.0.next())
+            .await
+            .expect("an announcement")
+            .unwrap();
+        msg.get_payload().unwrap()
+    }
+}
+
 #[actix::test]
 async fn a_refresh_rechecks_all_its_keys_in_one_announced_read() {
-    use futures_util::StreamExt;
     let ns = namespace();
     let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut sub = client.get_async_pubsub().await.unwrap();
-    sub.subscribe(format!("{ns}:v1:invalidate")).await.unwrap();
-    let mut heard = sub.into_on_message();
+    let mut heard = Announcements::of(&ns).await;
     let ttl = Duration::from_secs(60);
     let row = truth("both writes");
     a.refresh(vec![
@@ -546,17 +566,14 @@ async fn a_refresh_rechecks_all_its_keys_in_one_announced_read() {
         .await
         .unwrap();
     let (kept, raced) = (a.shared().key("kept"), a.shared().key("raced"));
-    let mut next = async || -> String {
-        let msg = tokio::time::timeout(Duration::from_secs(3), heard.next())
-            .await
-            .expect("an announcement")
-            .unwrap();
-        msg.get_payload().unwrap()
-    };
     let both = format!("{kept}\n{raced}");
-    assert_eq!(next().await, both, "the write-through");
-    assert_eq!(next().await, both, "the check: one read for both keys");
-    assert_eq!(next().await, raced, "the raced key's reload");
+    assert_eq!(heard.next().await, both, "the write-through");
+    assert_eq!(
+        heard.next().await,
+        both,
+        "the check: one read for both keys"
+    );
+    assert_eq!(heard.next().await, raced, "the raced key's reload");
     let v: Option<String> = redis::cmd("GET")
         .arg(&raced)
         .query_async(&mut r)
@@ -567,13 +584,9 @@ async fn a_refresh_rechecks_all_its_keys_in_one_announced_read() {
 
 #[actix::test]
 async fn write_throughs_due_together_are_rechecked_in_one_round_trip() {
-    use futures_util::StreamExt;
     let ns = namespace();
     let a = CacheHandle::start(CacheShared::start(&config(redis_url(), &ns)).unwrap());
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut sub = client.get_async_pubsub().await.unwrap();
-    sub.subscribe(format!("{ns}:v1:invalidate")).await.unwrap();
-    let mut heard = sub.into_on_message();
+    let mut heard = Announcements::of(&ns).await;
     let ttl = Duration::from_secs(60);
     let write = async |key: &str, value: &str| {
         a.refresh(vec![
@@ -586,21 +599,14 @@ async fn write_throughs_due_together_are_rechecked_in_one_round_trip() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     write("two", "2").await;
     write("one", "1 again").await;
-    let mut next = async || -> String {
-        let msg = tokio::time::timeout(Duration::from_secs(3), heard.next())
-            .await
-            .expect("an announcement")
-            .unwrap();
-        msg.get_payload().unwrap()
-    };
     let (one, two) = (a.shared().key("one"), a.shared().key("two"));
-    assert_eq!(next().await, one);
-    assert_eq!(next().await, two);
-    assert_eq!(next().await, one);
+    assert_eq!(heard.next().await, one);
+    assert_eq!(heard.next().await, two);
+    assert_eq!(heard.next().await, one);
     // One look for both keys, the twice-written one once, for its newest value.
-    assert_eq!(next().await, format!("{two}\n{one}"));
+    assert_eq!(heard.next().await, format!("{two}\n{one}"));
     assert!(
-        tokio::time::timeout(Duration::from_millis(400), next())
+        tokio::time::timeout(Duration::from_millis(400), heard.next())
             .await
             .is_err(),
         "nothing else to look at"
