@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test says where it failed
 
-use actors::db::ops::conversation::{vector_text, LoadChatContext, SaveChatExchange};
+use actors::db::ops::conversation::{vector as pg_vector, LoadChatContext, SaveChatExchange};
 use actors::db::{Client, DbOperation};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use tokio_postgres::NoTls;
@@ -96,8 +96,8 @@ async fn the_context_reads_every_part_in_one_statement() {
     ] {
         c.execute(
             "INSERT INTO memories (user_id, content, embedding, embedding_model)
-             VALUES ($1, $2, $3::text::vector, $4)",
-            &[&user, &content, &vector_text(&v), &model],
+             VALUES ($1, $2, $3::vector, $4)",
+            &[&user, &content, &pg_vector(&v), &model],
         )
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::conversation::vector_text;
+use super::conversation::vector;
 use super::food::{insert_entry_row, FoodEntryRow, NewFoodEntry, NutritionSource};
 use super::gamification::{award, Award};
 use super::users::lock_user_tz;
@@ -253,7 +253,7 @@ impl DbOperation for CreateMeal {
             return Err(DbError::Conflict("saved_meals_foods".into()));
         }
         let t = MealTotals::of(&m.foods);
-        let (foods, embedding) = (m.foods_json()?, vector_text(&m.embedding));
+        let (foods, embedding) = (m.foods_json()?, vector(&m.embedding));
         let rows = tx
             .query(
                 concat!(
@@ -261,7 +261,7 @@ impl DbOperation for CreateMeal {
                         food_keys, total_calories, total_protein_g, total_carbs_g, total_fat_g,
                         search, embedding, is_auto_detected, confidence_score, embedding_model)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                        to_tsvector('simple', $11), $12::text::vector, $13, $14, $15)
+                        to_tsvector('simple', $11), $12::vector, $13, $14, $15)
                      RETURNING ",
                     meal_columns!()
                 ),
@@ -371,14 +371,14 @@ impl DbOperation for UpdateMeal {
     async fn run(self, client: &mut Client) -> Result<Option<MealRow>, DbError> {
         let m = &self.meal;
         let t = MealTotals::of(&m.foods);
-        let (foods, keys, embedding) = (m.foods_json()?, m.food_keys(), vector_text(&m.embedding));
+        let (foods, keys, embedding) = (m.foods_json()?, m.food_keys(), vector(&m.embedding));
         let rows = client
             .query(
                 concat!(
                     "UPDATE saved_meals AS m SET name = $3, keywords = $4, description = $5,
                         foods = $6, food_keys = $7, total_calories = $8, total_protein_g = $9,
                         total_carbs_g = $10, total_fat_g = $11, search = to_tsvector('simple', $12),
-                        embedding = $13::text::vector, embedding_model = $14, updated_at = now()
+                        embedding = $13::vector, embedding_model = $14, updated_at = now()
                       WHERE m.id = $1::text::uuid AND m.user_id = $2
                       RETURNING ",
                     meal_columns!()
@@ -459,7 +459,7 @@ impl DbOperation for SearchMeals {
     const READ_ONLY: bool = true;
 
     async fn run(self, client: &mut Client) -> Result<Vec<MealHit>, DbError> {
-        let q = vector_text(&self.embedding);
+        let q = vector(&self.embedding);
         let rows = client
             .query(
                 concat!(
@@ -468,7 +468,7 @@ impl DbOperation for SearchMeals {
                     ", s.hit, s.sim FROM saved_meals m,
                      LATERAL (SELECT ($2 <> '' AND m.search @@ to_tsquery('simple', $2)) AS hit,
                                      CASE WHEN m.embedding_model = $6
-                                          THEN (1 - (m.embedding <=> $3::text::vector))::float8
+                                          THEN (1 - (m.embedding <=> $3::vector))::float8
                                           ELSE 0 END AS sim,
                                      m.embedding_model = $6 AS comparable) s
                      WHERE m.user_id = $1 AND (s.hit OR (s.comparable AND s.sim >= $4))

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::conversation::vector_text;
+use super::conversation::vector;
 use crate::db::{Client, DbError, DbOperation, Transaction};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +96,7 @@ impl DbOperation for CreateMemory {
             kind: &self.kind,
             content: &self.content,
             slot: self.slot.as_deref(),
-            embedding: vector_text(&self.embedding),
+            embedding: vector(&self.embedding),
             model: &self.embedding_model,
         };
         let (row, created) = insert_memory(&tx, &self.user_id, &m).await?;
@@ -112,8 +112,7 @@ pub(crate) struct NewMemoryRef<'a> {
     pub kind: &'a str,
     pub content: &'a str,
     pub slot: Option<&'a str>,
-    /// pgvector's text form.
-    pub embedding: String,
+    pub embedding: pgvector::Vector,
     pub model: &'a str,
 }
 
@@ -136,7 +135,7 @@ pub(crate) async fn insert_memory(
     let rows = tx
         .query(
             "INSERT INTO memories (user_id, kind, content, embedding, embedding_model, slot)
-             VALUES ($1, $2, $3, $4::text::vector, $5, $6)
+             VALUES ($1, $2, $3, $4::vector, $5, $6)
              ON CONFLICT (user_id, content) DO UPDATE SET slot = COALESCE(EXCLUDED.slot, memories.slot)
              RETURNING id, content, kind, created_at, (xmax = 0)",
             &[&user_id, &m.kind, &m.content, &m.embedding, &m.model, &m.slot],
@@ -203,16 +202,16 @@ impl DbOperation for SearchMemories {
     const NAME: &'static str = "search_memories";
 
     async fn run(self, client: &mut Client) -> Result<Vec<MemoryHitRow>, DbError> {
-        let q = vector_text(&self.embedding);
+        let q = vector(&self.embedding);
         let rows = client
             .query(
                 "SELECT m.id, m.content, m.d
                    FROM users u
                    LEFT JOIN LATERAL (
-                        SELECT id, content, (embedding <=> $2::text::vector)::float8 AS d
+                        SELECT id, content, (embedding <=> $2::vector)::float8 AS d
                           FROM memories
                          WHERE user_id = u.user_id AND embedding_model = $3
-                         ORDER BY embedding <=> $2::text::vector LIMIT $4) m ON true
+                         ORDER BY embedding <=> $2::vector LIMIT $4) m ON true
                   WHERE u.user_id = $1
                   ORDER BY m.d",
                 &[&self.user_id, &q, &self.embedding_model, &self.k],
@@ -330,11 +329,11 @@ impl DbOperation for StoreVectors {
     async fn run(self, client: &mut Client) -> Result<u64, DbError> {
         let sql = match self.what {
             Embedded::Memories => {
-                "UPDATE memories SET embedding = $2::text::vector, embedding_model = $3
+                "UPDATE memories SET embedding = $2::vector, embedding_model = $3
                   WHERE id = $1::text::bigint"
             }
             Embedded::SavedMeals => {
-                "UPDATE saved_meals SET embedding = $2::text::vector, embedding_model = $3
+                "UPDATE saved_meals SET embedding = $2::vector, embedding_model = $3
                   WHERE id = $1::text::uuid"
             }
         };
@@ -342,7 +341,7 @@ impl DbOperation for StoreVectors {
         let mut n = 0;
         for (id, v) in &self.vectors {
             n += tx
-                .execute(sql, &[id, &vector_text(v), &self.embedding_model])
+                .execute(sql, &[id, &vector(v), &self.embedding_model])
                 .await?;
         }
         tx.commit().await?;
