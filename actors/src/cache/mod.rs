@@ -13,7 +13,7 @@ mod messages;
 mod pubsub;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -424,9 +424,14 @@ type Check = (Refill, String, u64);
 /// Write-throughs due for a second look, oldest first. One task looks at
 /// all that are due in one round trip (`RECHECK_BATCH` apart at most), so
 /// at 500 chats/s that is 20 reads and announcements a second, not 500.
+/// A key written again is looked at once, for its newest value: `newest`
+/// names the entry that counts, and older ones are skipped when due (a
+/// lookup, where a scan of the queue per write was quadratic in a burst).
 #[derive(Default)]
 struct Rechecks {
-    due: std::collections::VecDeque<(Instant, Check)>,
+    due: std::collections::VecDeque<(Instant, u64, Check)>,
+    newest: HashMap<String, u64>,
+    next: u64,
     looking: bool,
 }
 
@@ -727,9 +732,10 @@ impl CacheHandle {
         let due = Instant::now() + SETTLE;
         let mut q = self.rechecks.borrow_mut();
         for check in checks {
-            // A key written again is looked at once, for its newest value.
-            q.due.retain(|(_, c)| c.1 != check.1);
-            q.due.push_back((due, check));
+            let seq = q.next;
+            q.next += 1;
+            q.newest.insert(check.1.clone(), seq);
+            q.due.push_back((due, seq, check));
         }
         if !std::mem::replace(&mut q.looking, true) {
             let me = self.clone();
@@ -741,7 +747,7 @@ impl CacheHandle {
     /// within `RECHECK_BATCH` of it), then look at all that are due at once.
     async fn look_while_due(&self) {
         loop {
-            let oldest = self.rechecks.borrow().due.front().map(|(at, _)| *at);
+            let oldest = self.rechecks.borrow().due.front().map(|(at, ..)| *at);
             let Some(oldest) = oldest else {
                 self.rechecks.borrow_mut().looking = false;
                 return;
@@ -750,8 +756,18 @@ impl CacheHandle {
             let now = Instant::now();
             let batch: Vec<Check> = {
                 let mut q = self.rechecks.borrow_mut();
-                let n = q.due.iter().take_while(|(at, _)| *at <= now).count();
-                q.due.drain(..n).map(|(_, c)| c).collect()
+                let Rechecks { due, newest, .. } = &mut *q;
+                let n = due.iter().take_while(|(at, ..)| *at <= now).count();
+                due.drain(..n)
+                    .filter(|(_, seq, c)| {
+                        let current = newest.get(&c.1) == Some(seq);
+                        if current {
+                            newest.remove(&c.1);
+                        }
+                        current
+                    })
+                    .map(|(.., c)| c)
+                    .collect()
             };
             self.check(batch).await;
         }
