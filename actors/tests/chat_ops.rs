@@ -197,7 +197,23 @@ async fn achievements_are_written_when_an_award_unlocks_them_and_only_then() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(ids.contains(&"chat_100".to_owned()), "{ids:?}");
+    // Exactly what the rules say the 100th chat unlocks.
+    let progress = |total_xp, chat_messages| domain::gamification::Progress {
+        total_xp,
+        chat_messages,
+        ..Default::default()
+    };
+    let before = domain::gamification::unlocked(&progress(495, 99));
+    let mut expected: Vec<String> = domain::gamification::unlocked(&progress(500, 100))
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .map(str::to_owned)
+        .collect();
+    let mut ids = ids;
+    ids.sort();
+    expected.sort();
+    assert!(expected.contains(&"chat_100".to_owned()), "{expected:?}");
+    assert_eq!(ids, expected);
     let unlocked = ids.len() as i64;
 
     // The 101st unlocks nothing new and writes nothing; a replayed
@@ -214,5 +230,31 @@ async fn achievements_are_written_when_an_award_unlocks_them_and_only_then() {
         )
         .await,
         101
+    );
+}
+
+#[tokio::test]
+async fn a_failed_exchange_stores_nothing() {
+    let mut c = client().await;
+    let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    save("cy", false, 0, at).run(&mut c).await.unwrap();
+    // The known user's pipelined exchange; its second vector has the
+    // wrong number of dimensions.
+    let mut bad = save("cy", true, 1, at);
+    bad.assistant_embedding = vec![0.5; 3];
+    assert!(bad.run(&mut c).await.is_err());
+    for (table, before) in [("conversation_history", 2), ("xp_events", 1)] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE user_id = $1");
+        let n: i64 = c.query_one(sql.as_str(), &[&"cy"]).await.unwrap().get(0);
+        assert_eq!(n, before, "{table}");
+    }
+    assert_eq!(
+        count(
+            &c,
+            "SELECT total_xp FROM user_stats WHERE user_id = $1",
+            "cy"
+        )
+        .await,
+        5
     );
 }
