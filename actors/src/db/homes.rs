@@ -84,8 +84,8 @@ mod tests {
         rx.await.unwrap()
     }
 
-    fn opened_on() -> impl std::future::Future<Output = ThreadId> + Send + 'static {
-        async { std::thread::current().id() }
+    async fn opened_on() -> ThreadId {
+        std::thread::current().id()
     }
 
     #[actix::test]
