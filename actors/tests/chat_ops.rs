@@ -36,7 +36,6 @@ fn save(user: &str, known: bool, n: u32, at: DateTime<Utc>) -> SaveChatExchange 
         user_message: format!("message {n}"),
         user_embedding: vector(0, 1, 0.0),
         assistant_message: format!("answer {n}"),
-        assistant_embedding: vector(1, 0, 0.0),
         memories: Vec::new(),
         embedding_model: MODEL.into(),
         writes: Vec::new(),
@@ -238,10 +237,10 @@ async fn a_failed_exchange_stores_nothing() {
     let mut c = client().await;
     let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     save("cy", false, 0, at).run(&mut c).await.unwrap();
-    // The known user's pipelined exchange; its second vector has the
+    // The known user's pipelined exchange; its message's vector has the
     // wrong number of dimensions.
     let mut bad = save("cy", true, 1, at);
-    bad.assistant_embedding = vec![0.5; 3];
+    bad.user_embedding = vec![0.5; 3];
     assert!(bad.run(&mut c).await.is_err());
     for (table, before) in [("conversation_history", 2), ("xp_events", 1)] {
         let sql = format!("SELECT count(*) FROM {table} WHERE user_id = $1");

@@ -11,7 +11,8 @@
 //!    results (at most `MAX_TOOL_ROUNDS`). The offline coach ([`offline`])
 //!    plans its tool calls the same way (a saved meal the user says they
 //!    ate is a `log_meal` call) and words its answer from their results.
-//! 3. Persist both messages, their embeddings, newly stated facts (the
+//! 3. Persist both messages (the user's with its embedding, which the
+//!    memory search needed anyway), newly stated facts (the
 //!    model's `remember` calls and `domain::memory`'s rules) and the tools'
 //!    writes (food, reminders, saved meals) in one transaction, awarding
 //!    the XP, then write the caches through. The model is paid for by
@@ -176,15 +177,20 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
 
     let (writes, remembered) = tools.into_writes();
     let facts = facts_to_store(&message, remembered);
-    let mut to_embed = vec![answer.clone()];
-    to_embed.extend(facts.iter().map(|f| f.content.clone()));
-    let mut vectors = Box::pin(llm.embed(to_embed)).await?.into_iter();
-    let answer_embedding = vectors.next().unwrap_or_default();
-    let memories = facts
-        .into_iter()
-        .zip(vectors)
-        .map(|(f, embedding)| NewMemory { embedding, ..f })
-        .collect();
+    // Only the new memories: the answer's vector would be stored and never
+    // read (recall searches memories), yet cost a forward pass of the local
+    // model, or a paid call to the provider, on every chat.
+    let memories = if facts.is_empty() {
+        Vec::new()
+    } else {
+        let texts = facts.iter().map(|f| f.content.clone()).collect();
+        let vectors = Box::pin(llm.embed(texts)).await?;
+        facts
+            .into_iter()
+            .zip(vectors)
+            .map(|(f, embedding)| NewMemory { embedding, ..f })
+            .collect()
+    };
     // The window as the database now holds it, without reading it back.
     let window = stored.map(|w| {
         let at = |t: DateTime<Utc>, role: &str, content: &str| HistoryTurn {
@@ -211,7 +217,6 @@ pub async fn respond(state: &AppState, input: ChatInput) -> ApiResult<String> {
         user_message: message,
         user_embedding: query_embedding,
         assistant_message: answer.clone(),
-        assistant_embedding: answer_embedding,
         memories,
         embedding_model,
         writes,

@@ -110,7 +110,7 @@ async fn one_users_memories_never_reach_another_users_prompt() {
 }
 
 #[actix_web::test]
-async fn the_first_chat_creates_the_user_and_stores_both_messages_with_embeddings() {
+async fn the_first_chat_creates_the_user_and_stores_both_messages() {
     let app = TestApp::spawn().await;
     answer(&app, "newbie", "Hello coach").await;
     let db = app.db().await;
@@ -122,7 +122,12 @@ async fn the_first_chat_creates_the_user_and_stores_both_messages_with_embedding
         .await
         .unwrap();
     let got: Vec<(String, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(got, vec![("user".into(), true), ("assistant".into(), true)]);
+    // The message's vector came with the memory search; nothing reads an
+    // answer's, so none is made.
+    assert_eq!(
+        got,
+        vec![("user".into(), true), ("assistant".into(), false)]
+    );
     let xp: Value = app
         .get("/api/v1/users/newbie/xp")
         .await
@@ -130,6 +135,52 @@ async fn the_first_chat_creates_the_user_and_stores_both_messages_with_embedding
         .await
         .unwrap();
     assert_eq!(xp["xp"], 5);
+}
+
+#[actix_web::test]
+async fn a_chat_embeds_its_message_and_new_memories_not_the_answer() {
+    let (port, _handle) = start_mock(quick_mock()).await.expect("mock");
+    let url = format!("http://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(vec![
+        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
+        ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
+        ("HEALTH_AGENT__LLM__BASE_URL", url.clone()),
+        (
+            "HEALTH_AGENT__LLM__EMBEDDING_PROVIDER",
+            "openai_compatible".into(),
+        ),
+        ("HEALTH_AGENT__LLM__EMBEDDING_MODEL", "mock-embedder".into()),
+        ("HEALTH_AGENT__LLM__EMBEDDING_BASE_URL", url.clone()),
+    ])
+    .await;
+    // Calls to the embeddings endpoint so far.
+    let embedded = || async {
+        let stats: Value = reqwest::get(format!("{url}/__mock/stats"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["by_endpoint"]["/v1/embeddings"]["ok"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = embedded().await;
+    answer(&app, "emma", "Hello coach").await;
+    assert_eq!(embedded().await - before, 1, "the message, for the search");
+    answer(&app, "emma", "I'm allergic to peanuts").await;
+    assert_eq!(
+        embedded().await - before,
+        3,
+        "then the message and the allergy it states"
+    );
+    let db = app.db().await;
+    let memories = db
+        .query_one("SELECT count(*) FROM memories WHERE user_id = 'emma'", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(memories, 1, "the allergy, with the vector made for it");
 }
 
 #[actix_web::test]

@@ -248,9 +248,10 @@ pub struct SavedExchange {
 }
 
 /// Persists one chat exchange in ONE transaction, before the answer is
-/// returned: creates the user on first contact, stores both messages with
-/// their embeddings, any new memories and the tools' writes, and awards the
-/// chat XP once per `source_key`. Anything failing leaves nothing behind.
+/// returned: creates the user on first contact, stores both messages (the
+/// user's with its embedding; the answer's is never read, so never made),
+/// any new memories and the tools' writes, and awards the chat XP once per
+/// `source_key`. Anything failing leaves nothing behind.
 #[derive(Debug, Clone)]
 pub struct SaveChatExchange {
     pub user_id: String,
@@ -261,7 +262,6 @@ pub struct SaveChatExchange {
     pub user_message: String,
     pub user_embedding: Vec<f32>,
     pub assistant_message: String,
-    pub assistant_embedding: Vec<f32>,
     pub memories: Vec<NewMemory>,
     /// The model that made every vector of this exchange.
     pub embedding_model: String,
@@ -367,30 +367,26 @@ impl SaveChatExchange {
             Some(tz) => (Some(lock), tz),
             None => (None, lock.await?),
         };
-        let (u, a) = (
-            vector(&self.user_embedding),
-            vector(&self.assistant_embedding),
-        );
+        let u = vector(&self.user_embedding);
         let memories: Vec<(pgvector::Vector, &NewMemory)> = self
             .memories
             .iter()
             .map(|m| (vector(&m.embedding), m))
             .collect();
-        let history: [&(dyn ToSql + Sync); 7] = [
+        let history: [&(dyn ToSql + Sync); 6] = [
             &self.user_id,
             &self.user_message,
             &u,
             &self.assistant_message,
             &self.at,
-            &a,
             &self.embedding_model,
         ];
         let writes = try_join3(
             // The assistant's row is a microsecond later so the order is stable.
             tx.execute(
                 "INSERT INTO conversation_history (user_id, role, content, embedding, \"timestamp\", embedding_model)
-                 VALUES ($1, 'user', $2, $3::vector, $5, $7),
-                        ($1, 'assistant', $4, $6::vector, $5 + interval '1 microsecond', $7)",
+                 VALUES ($1, 'user', $2, $3::vector, $5, $6),
+                        ($1, 'assistant', $4, NULL, $5 + interval '1 microsecond', NULL)",
                 &history,
             )
             .err_into(),
