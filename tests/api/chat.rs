@@ -24,17 +24,16 @@ async fn answer(app: &TestApp, user: &str, message: &str) -> String {
 
 /// A server whose language model is the in-process mock.
 async fn with_mock(opts: MockOptions) -> (TestApp, String) {
-    let (port, _handle) = start_mock(opts).await.expect("mock");
-    let app = TestApp::spawn_with(vec![
+    with_mock_and(opts, Vec::new()).await
+}
+
+/// The settings that make the mock at `url` the chat model.
+fn mock_model(url: &str) -> Vec<(&'static str, String)> {
+    vec![
         ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
         ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
-        (
-            "HEALTH_AGENT__LLM__BASE_URL",
-            format!("http://127.0.0.1:{port}"),
-        ),
-    ])
-    .await;
-    (app, format!("http://127.0.0.1:{port}"))
+        ("HEALTH_AGENT__LLM__BASE_URL", url.to_owned()),
+    ]
 }
 
 fn quick_mock() -> MockOptions {
@@ -139,20 +138,19 @@ async fn the_first_chat_creates_the_user_and_stores_both_messages() {
 
 #[actix_web::test]
 async fn a_chat_embeds_its_message_and_new_memories_not_the_answer() {
+    // The mock makes the embeddings too, so it counts them.
     let (port, _handle) = start_mock(quick_mock()).await.expect("mock");
     let url = format!("http://127.0.0.1:{port}");
-    let app = TestApp::spawn_with(vec![
-        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
-        ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
-        ("HEALTH_AGENT__LLM__BASE_URL", url.clone()),
+    let mut env = mock_model(&url);
+    env.extend([
         (
             "HEALTH_AGENT__LLM__EMBEDDING_PROVIDER",
             "openai_compatible".into(),
         ),
         ("HEALTH_AGENT__LLM__EMBEDDING_MODEL", "mock-embedder".into()),
         ("HEALTH_AGENT__LLM__EMBEDDING_BASE_URL", url.clone()),
-    ])
-    .await;
+    ]);
+    let app = TestApp::spawn_with(env).await;
     // Calls to the embeddings endpoint so far.
     let embedded = || async {
         let stats: Value = reqwest::get(format!("{url}/__mock/stats"))
@@ -343,17 +341,10 @@ async fn the_stored_window_carries_each_previous_exchange_through_the_cache() {
 /// A server whose model is the mock, with `extra` settings on top.
 async fn with_mock_and(opts: MockOptions, extra: Vec<(&'static str, String)>) -> (TestApp, String) {
     let (port, _handle) = start_mock(opts).await.expect("mock");
-    let mut env = vec![
-        ("HEALTH_AGENT__LLM__PROVIDER", "openai_compatible".into()),
-        ("HEALTH_AGENT__LLM__MODEL", "mock-model".into()),
-        (
-            "HEALTH_AGENT__LLM__BASE_URL",
-            format!("http://127.0.0.1:{port}"),
-        ),
-    ];
+    let url = format!("http://127.0.0.1:{port}");
+    let mut env = mock_model(&url);
     env.extend(extra);
-    let app = TestApp::spawn_with(env).await;
-    (app, format!("http://127.0.0.1:{port}"))
+    (TestApp::spawn_with(env).await, url)
 }
 
 async fn mock_script(mock: &str, script: Value) {
