@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use health_agent_tools::mock_llm::{start_mock, MockOptions};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{assert_error, mock_json, TestApp};
 
 async fn chat(app: &TestApp, user: &str, message: &str) -> reqwest::Response {
     app.post_json(
@@ -72,12 +72,7 @@ async fn with_a_model_the_prompt_carries_the_pizza_memory_after_a_clear() {
     app.delete("/api/v1/users/pat/conversation").await;
 
     let reply = answer(&app, "pat", "What's my favorite food?").await;
-    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = mock_json(&mock, "/__mock/last").await;
     let system = last["messages"][0]["content"]
         .as_str()
         .unwrap_or_default()
@@ -99,12 +94,7 @@ async fn one_users_memories_never_reach_another_users_prompt() {
     let (app, mock) = with_mock(quick_mock()).await;
     answer(&app, "alice", "I'm allergic to peanuts").await;
     answer(&app, "bob", "What am I allergic to?").await;
-    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = mock_json(&mock, "/__mock/last").await;
     assert!(!last.to_string().contains("peanuts"), "{last}");
 }
 
@@ -153,12 +143,7 @@ async fn a_chat_embeds_its_message_and_new_memories_not_the_answer() {
     let app = TestApp::spawn_with(env).await;
     // Calls to the embeddings endpoint so far.
     let embedded = || async {
-        let stats: Value = reqwest::get(format!("{url}/__mock/stats"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = mock_json(&url, "/__mock/stats").await;
         stats["by_endpoint"]["/v1/embeddings"]["ok"]
             .as_u64()
             .unwrap_or(0)
@@ -194,12 +179,7 @@ async fn message_history_from_the_client_replaces_the_stored_window() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let last: Value = reqwest::get(format!("{mock}/__mock/last"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = mock_json(&mock, "/__mock/last").await;
     let text = last["messages"].to_string();
     assert!(
         text.contains("client says hi") && text.contains("hello from history"),
@@ -316,15 +296,7 @@ async fn a_model_that_is_down_gives_a_fast_503_once_its_circuit_is_open() {
 #[actix_web::test]
 async fn the_stored_window_carries_each_previous_exchange_through_the_cache() {
     let (app, mock) = with_mock(quick_mock()).await;
-    let last = || async {
-        reqwest::get(format!("{mock}/__mock/last"))
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["messages"]
-            .to_string()
-    };
+    let last = || async { mock_json(&mock, "/__mock/last").await["messages"].to_string() };
     answer(&app, "lee", "first message").await;
     answer(&app, "lee", "second message").await;
     assert!(last().await.contains("first message"));
@@ -522,12 +494,7 @@ async fn under_llm_overload_an_admitted_chat_is_never_refused_after_its_completi
         ok >= 4,
         "at least one full gate of chats is served: {statuses:?}"
     );
-    let stats: Value = reqwest::get(format!("{mock}/__mock/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = mock_json(&mock, "/__mock/stats").await;
     let completions = stats["by_endpoint"]
         .as_object()
         .unwrap()

@@ -225,6 +225,16 @@ pub async fn assert_error(res: Response, status: u16) -> Value {
 pub use actors::testing::FreezableProxy;
 
 /// host:port of a `scheme://[user@]host:port/rest` URL (PostgreSQL, Redis).
+/// One of the mock LLM's JSON pages (`/__mock/last`, `/__mock/stats`).
+pub async fn mock_json(mock: &str, path: &str) -> Value {
+    reqwest::get(format!("{mock}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn host_port(url: &str) -> String {
     let tail = url.split_once("://").map_or(url, |(_, t)| t);
     let tail = tail.rsplit_once('@').map_or(tail, |(_, t)| t);

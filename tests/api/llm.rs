@@ -42,12 +42,7 @@ async fn mock(opts: MockOptions) -> u16 {
 }
 
 async fn mock_stats(port: u16) -> Value {
-    reqwest::get(format!("http://127.0.0.1:{port}/__mock/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::helpers::mock_json(&format!("http://127.0.0.1:{port}"), "/__mock/stats").await
 }
 
 async fn mock_config(port: u16, patch: Value) {
